@@ -1,0 +1,20 @@
+"""The Celery application: the worker and beat processes of Opsdesk."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab  # noqa: F401  (available to modules extending the schedule)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsdesk.settings")
+
+app = Celery("opsdesk")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Periodic work. Every entry is a sweeper over rows with a due_at, so beat only says "look now":
+# a missed tick loses nothing, and any worker can take any row.
+app.conf.beat_schedule = {
+    "sweep-timers": {"task": "opsdesk.core.tasks.sweep_timers", "schedule": 30.0},
+    "sweep-outbox": {"task": "opsdesk.core.tasks.sweep_outbox", "schedule": 60.0},
+    "prune-job-runs": {"task": "opsdesk.core.tasks.prune_job_runs", "schedule": 3600.0},
+}

@@ -1,0 +1,95 @@
+"""The transactional outbox.
+
+`emit()` writes an OutboxEvent in the caller's transaction; after commit the worker is asked to
+dispatch it. Dispatch fans the event out into Delivery rows (one per channel or subscriber, unique,
+so a repeated dispatch adds nothing), and each delivery is sent at least once with back-off. A lost
+broker message is picked up by the outbox sweeper, so nothing is lost; a failing channel never
+blocks or rolls back the write that emitted the event.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from .actors import Actor, current_request_id
+from .audit import to_json_value
+from .models import Delivery, Notification, NotificationChannel, OutboxEvent, Subscription
+
+log = logging.getLogger(__name__)
+
+
+def emit(event_type: str, obj=None, *, actor: Actor, payload: dict | None = None) -> OutboxEvent:
+    event = OutboxEvent.objects.create(
+        event_type=event_type,
+        content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
+        object_id=getattr(obj, "pk", None),
+        object_repr=str(obj)[:300] if obj is not None else "",
+        payload=to_json_value(payload or {}),
+        actor_label=actor.label[:200],
+        request_id=current_request_id(),
+    )
+    transaction.on_commit(lambda: enqueue("opsdesk.core.tasks.dispatch_event", event.pk))
+    return event
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Hand work to the worker. A broker outage must not fail the request: the sweeper catches up."""
+    from opsdesk.celery import app
+
+    try:
+        app.tasks[task_name].delay(*args)
+    except Exception:  # noqa: BLE001  (any broker error: the sweeper retries later)
+        log.warning("could not enqueue %s%r; the outbox sweeper will retry", task_name, args,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+
+
+def matches(patterns, event_type: str) -> bool:
+    return any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
+
+
+def event_url(event: OutboxEvent) -> str:
+    if event.content_type_id is None or event.object_id is None:
+        return ""
+    model = event.content_type.model_class()
+    if model is None or not hasattr(model, "get_absolute_url"):
+        return ""
+    try:
+        return model(pk=event.object_id).get_absolute_url()
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def dispatch(event_id: int) -> list[int]:
+    """Fan an event out into deliveries and in-app notifications. Safe to run more than once."""
+    with transaction.atomic():
+        event = OutboxEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            return []
+        for channel in NotificationChannel.objects.filter(enabled=True):
+            if matches(channel.event_types or ["*"], event.event_type):
+                Delivery.objects.get_or_create(event=event, destination=f"channel:{channel.pk}",
+                                               defaults={"channel": channel})
+        url = event_url(event)
+        for sub in Subscription.objects.select_related("user").filter(user__is_active=True):
+            if not matches([sub.event_type], event.event_type):
+                continue
+            if sub.in_app:
+                Notification.objects.get_or_create(
+                    user=sub.user, event=event,
+                    defaults={"title": f"{event.event_type}: {event.object_repr}"[:300], "url": url},
+                )
+            if sub.email and sub.user.email:
+                Delivery.objects.get_or_create(event=event, destination=f"email:{sub.user_id}",
+                                               defaults={"user": sub.user})
+        if event.dispatched_at is None:
+            event.dispatched_at = timezone.now()
+            event.save(update_fields=["dispatched_at"])
+        pending = list(event.deliveries.filter(status="pending").values_list("pk", flat=True))
+    for delivery_id in pending:
+        transaction.on_commit(lambda d=delivery_id: enqueue("opsdesk.core.tasks.deliver", d))
+    return pending

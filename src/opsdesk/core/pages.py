@@ -1,0 +1,121 @@
+"""Pages of the shell that belong to no module: dashboard, global search, notifications, job runs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+
+from .models import AuditEntry, Delivery, JobRun, Notification, OutboxEvent
+from .permissions import has_role
+from .registry import RECORD_TYPES
+
+SEARCH_LIMIT = 10
+
+
+class DashboardView(LoginRequiredMixin, View):
+    def get(self, request):
+        from opsdesk.services.models import Service
+
+        since = timezone.now() - datetime.timedelta(days=13)
+        by_status = dict(Service.objects.values_list("status").annotate(n=Count("id")))
+        by_tier = dict(Service.objects.exclude(status="retired").values_list("tier").annotate(n=Count("id")))
+        per_day = dict(
+            AuditEntry.objects.filter(timestamp__gte=since.replace(hour=0, minute=0, second=0, microsecond=0))
+            .annotate(day=TruncDate("timestamp")).values_list("day").annotate(n=Count("id"))
+        )
+        days = [(since + datetime.timedelta(days=i)).date() for i in range(14)]
+        chart = {
+            "tiers": {"labels": [f"Tier {t}" for t in range(1, 5)], "values": [by_tier.get(t, 0) for t in range(1, 5)]},
+            "activity": {"labels": [d.strftime("%d %b") for d in days],
+                         "values": [per_day.get(d, 0) for d in days]},
+        }
+        context = {
+            "service_counts": {"active": by_status.get("active", 0), "planned": by_status.get("planned", 0),
+                               "retired": by_status.get("retired", 0)},
+            "tier1_active": Service.objects.filter(tier=1, status="active").select_related("owner_team")[:8],
+            "recent_changes": AuditEntry.objects.select_related("content_type")[:12],
+            "chart_data": chart,
+            "failed_jobs": JobRun.objects.filter(status="failed", started_at__gte=since).count(),
+            "pending_deliveries": Delivery.objects.filter(status="pending").count(),
+        }
+        return render(request, "core/dashboard.html", context)
+
+
+class SearchView(LoginRequiredMixin, View):
+    """One box for every record type: matches on the number and the type's search fields."""
+
+    def get(self, request):
+        q = request.GET.get("q", "").strip()[:200]
+        groups = []
+        if q:
+            for record_type in RECORD_TYPES:
+                model = record_type.model
+                names = {f.name for f in model._meta.get_fields()}
+                condition = Q()
+                if "number" in names:
+                    if q.upper() == q.upper().strip() and "-" in q:
+                        exact = model.objects.filter(number__iexact=q).first()
+                        if exact is not None:
+                            return redirect(exact.get_absolute_url())
+                    condition |= Q(number__icontains=q)
+                for field in record_type.search_fields:
+                    condition |= Q(**{f"{field}__icontains": q})
+                matches = list(model.objects.filter(condition).order_by("-id")[:SEARCH_LIMIT + 1])
+                if matches:
+                    groups.append({"label": record_type.label, "items": matches[:SEARCH_LIMIT],
+                                   "more": len(matches) > SEARCH_LIMIT})
+        return render(request, "core/search.html", {"q": q, "groups": groups})
+
+
+class NotificationsView(LoginRequiredMixin, View):
+    def get(self, request):
+        page = Paginator(Notification.objects.filter(user=request.user).select_related("event"), 50)\
+            .get_page(request.GET.get("page"))
+        return render(request, "core/notifications.html", {"page": page})
+
+    def post(self, request):
+        notifications = Notification.objects.filter(user=request.user, read_at__isnull=True)
+        if request.POST.get("id"):
+            notification = get_object_or_404(Notification, user=request.user, pk=request.POST["id"])
+            Notification.objects.filter(pk=notification.pk).update(read_at=timezone.now())
+            if notification.url:
+                return redirect(notification.url)
+        else:
+            notifications.update(read_at=timezone.now())
+        return redirect("notifications")
+
+
+class JobsView(LoginRequiredMixin, View):
+    def get(self, request):
+        if not has_role(request.user, "manager"):
+            raise PermissionDenied
+        runs = JobRun.objects.all()
+        status = request.GET.get("status")
+        if status in dict(JobRun.STATUSES):
+            runs = runs.filter(status=status)
+        page = Paginator(runs, 50).get_page(request.GET.get("page"))
+        summary = list(JobRun.objects.filter(started_at__gte=timezone.now() - datetime.timedelta(days=1))
+                       .values("task_name").annotate(runs=Count("id"), failed=Count("id", filter=Q(status="failed")))
+                       .order_by("task_name"))
+        return render(request, "core/jobs.html", {
+            "page": page, "status": status, "statuses": JobRun.STATUSES, "summary": summary,
+            "outbox_pending": OutboxEvent.objects.filter(dispatched_at__isnull=True).count(),
+            "deliveries": Delivery.objects.select_related("event", "channel")[:20],
+        })
+
+
+def chart_json(data) -> str:
+    return json.dumps(data)
+
+
+__all__ = ["DashboardView", "SearchView", "NotificationsView", "JobsView", "_"]

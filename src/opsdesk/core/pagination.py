@@ -1,0 +1,17 @@
+"""Pagination and `?q=` search for the API. Kept apart from core.api because DRF imports these
+while it loads its settings (before viewsets can be imported)."""
+
+from rest_framework import filters
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class QuerySearchFilter(filters.SearchFilter):
+    """`?q=` search over the viewset's `search_fields`."""
+
+    search_param = "q"

@@ -1,0 +1,53 @@
+"""What modules exist: navigation areas, record types for the global search and the dashboard,
+and config-as-code sections. Each app registers itself in its AppConfig.ready()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Area:
+    key: str
+    label: str
+    url_name: str
+    icon: str = "grid"
+    order: int = 100
+    admin_only: bool = False
+
+
+@dataclass(frozen=True)
+class RecordType:
+    model: type
+    label: str
+    search_fields: tuple[str, ...] = ("name",)
+    order: int = 100
+    select_related: tuple[str, ...] = field(default_factory=tuple)
+
+
+AREAS: dict[str, Area] = {}
+RECORD_TYPES: list[RecordType] = []
+
+
+def register_area(area: Area) -> None:
+    AREAS[area.key] = area
+
+
+def register_record_type(record_type: RecordType) -> None:
+    if all(r.model is not record_type.model for r in RECORD_TYPES):
+        RECORD_TYPES.append(record_type)
+        RECORD_TYPES.sort(key=lambda r: r.order)
+
+
+def areas() -> list[Area]:
+    return sorted(AREAS.values(), key=lambda a: a.order)
+
+
+DEMO_LOADERS: list[tuple[int, object]] = []
+
+
+def register_demo(order: int, loader) -> None:
+    """`loader(actor) -> int` creates demo records if missing and returns how many it created."""
+    if all(existing is not loader for _order, existing in DEMO_LOADERS):
+        DEMO_LOADERS.append((order, loader))
+        DEMO_LOADERS.sort(key=lambda item: item[0])

@@ -1,0 +1,135 @@
+"""The service catalog's section of the configuration file."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from opsdesk.accounts.models import Team
+from opsdesk.core import weekly_hours
+from opsdesk.core.actors import Actor
+from opsdesk.core.config_as_code import Change, Section
+
+from . import services
+from .models import Service
+
+LINKS = {"runbook": "runbook_url", "dashboard": "dashboard_url", "repository": "repository_url"}
+STATUS_PATH = {("planned", "active"): ["activate"], ("planned", "retired"): ["retire"],
+               ("active", "retired"): ["retire"], ("retired", "active"): ["reinstate"]}
+
+
+class ServiceSection(Section):
+    key = "services"
+    order = 20
+    item_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["slug", "name", "owner_team"],
+        "properties": {
+            "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 150},
+            "kind": {"enum": ["business", "technical"]},
+            "description": {"type": "string"},
+            "owner_team": {"type": "string"},
+            "tier": {"type": "integer", "minimum": 1, "maximum": 4},
+            "criticality": {"enum": ["critical", "high", "medium", "low"]},
+            "status": {"enum": ["planned", "active", "retired"]},
+            "support_hours": {"type": "string"},
+            "support_time_zone": {"type": "string"},
+            "depends_on": {"type": "array", "items": {"type": "string"}},
+            "links": {"type": "object", "additionalProperties": False,
+                      "properties": {k: {"type": "string"} for k in LINKS}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+    def export(self) -> list[dict]:
+        items = []
+        for s in Service.objects.select_related("owner_team").prefetch_related("depends_on", "tags").order_by("slug"):
+            item = {
+                "slug": s.slug, "name": s.name, "kind": s.kind, "description": s.description,
+                "owner_team": s.owner_team.slug, "tier": s.tier, "criticality": s.criticality, "status": s.status,
+                "support_hours": weekly_hours.format_hours(s.support_hours),
+                "support_time_zone": s.support_time_zone,
+                "depends_on": sorted(d.slug for d in s.depends_on.all()),
+                "links": {k: getattr(s, f) for k, f in LINKS.items() if getattr(s, f)},
+                "tags": sorted(t.name for t in s.tags.all()),
+            }
+            items.append(item)
+        return items
+
+    def _fields(self, item: dict) -> dict:
+        team = Team.objects.filter(slug=item["owner_team"]).first()
+        if team is None:
+            raise ValidationError({f"services/{item['slug']}/owner_team": f"no team with key {item['owner_team']!r}"})
+        fields = {"name": item["name"], "owner_team": team}
+        for name in ("kind", "description", "tier", "criticality", "support_time_zone"):
+            if name in item:
+                fields[name] = item[name]
+        if "support_hours" in item:
+            fields["support_hours"] = weekly_hours.parse(item["support_hours"])
+        if "links" in item:
+            for key, field_name in LINKS.items():
+                fields[field_name] = item["links"].get(key, "")
+        if "tags" in item:
+            fields["tags"] = sorted(item["tags"])
+        return fields
+
+    @staticmethod
+    def _current(service: Service, fields: dict) -> dict:
+        current = {}
+        for name in fields:
+            if name == "tags":
+                current[name] = sorted(t.name for t in service.tags.all())
+            else:
+                current[name] = getattr(service, name)
+        return current
+
+    def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
+        changes: list[Change] = []
+        by_slug: dict[str, Service] = {}
+        for item in items:
+            fields = self._fields(item)
+            service = Service.objects.filter(slug=item["slug"]).first()
+            if service is None:
+                service = services.create_service(actor=actor, data={"slug": item["slug"], **fields})
+                change = Change(self.key, item["slug"], "create",
+                                {k: [None, str(v)] for k, v in sorted(fields.items()) if v not in ("", [], None)})
+            else:
+                current = self._current(service, fields)
+                diff = {k: [str(current[k]), str(v)] for k, v in fields.items() if current[k] != v}
+                if diff:
+                    if service.status == "retired" and item.get("status", service.status) != "retired":
+                        service = services.transition_service(service, "reinstate", actor=actor,
+                                                              data={"reason": "configuration file"})
+                    service = services.update_service(service, actor=actor, data=fields)
+                change = Change(self.key, item["slug"], "update" if diff else "unchanged", diff)
+            wanted = item.get("status")
+            if wanted and wanted != service.status:
+                before_status = service.status
+                for step in STATUS_PATH.get((service.status, wanted), []):
+                    service = services.transition_service(service, step, actor=actor,
+                                                          data={"reason": "configuration file"})
+                change.fields["status"] = [before_status, wanted]
+                if change.action == "unchanged":
+                    change.action = "update"
+            by_slug[item["slug"]] = service
+            changes.append(change)
+        # Dependencies last, so a service may depend on one defined further down the file.
+        for item, change in zip(items, changes, strict=True):
+            if "depends_on" not in item:
+                continue
+            service = by_slug[item["slug"]]
+            wanted = sorted(set(item["depends_on"]))
+            current = sorted(d.slug for d in service.depends_on.all())
+            if wanted == current:
+                continue
+            targets = list(Service.objects.filter(slug__in=wanted))
+            missing = sorted(set(wanted) - {t.slug for t in targets})
+            if missing:
+                raise ValidationError({f"services/{item['slug']}/depends_on": f"unknown services {missing}"})
+            if service.status != "retired":
+                services.update_service(service, actor=actor, data={"depends_on": targets})
+            change.fields["depends_on"] = [current, wanted]
+            if change.action == "unchanged":
+                change.action = "update"
+        return changes

@@ -1,0 +1,67 @@
+"""The one write path of the service catalog."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from opsdesk.core import records
+from opsdesk.core.actors import Actor
+from opsdesk.core.workflow import TransitionNotAllowed
+
+from .models import Service
+from .workflows import SERVICE_WORKFLOW
+
+AUDITED = ["name", "slug", "kind", "description", "owner_team", "tier", "criticality", "status",
+           "support_hours", "support_time_zone", "depends_on", "runbook_url", "dashboard_url", "repository_url",
+           "tags", "status_reason", "retired_at"]
+
+
+def _check_dependencies(service: Service | None, depends_on) -> None:
+    for other in depends_on or []:
+        if service is not None and other.pk == service.pk:
+            raise ValidationError({"depends_on": _("A service cannot depend on itself.")})
+        if other.status == "retired":
+            raise ValidationError({"depends_on": _("%(svc)s is retired; a service cannot depend on it.")
+                                   % {"svc": other}})
+
+
+def create_service(*, actor: Actor, data: dict) -> Service:
+    _check_dependencies(None, data.get("depends_on"))
+    return records.create_record(Service, actor=actor, fields=data, workflow=SERVICE_WORKFLOW, audited=AUDITED)
+
+
+def update_service(service: Service, *, actor: Actor, data: dict) -> Service:
+    if service.status == "retired":
+        raise TransitionNotAllowed(_("%(svc)s is retired and read-only; reinstate it to edit it.") % {"svc": service})
+    if "depends_on" in data:
+        _check_dependencies(service, data["depends_on"])
+    return records.update_record(service, actor=actor, fields=data, audited=AUDITED)
+
+
+def _record_transition_fields(service: Service, transition, data: dict) -> None:
+    service.status_reason = str(data.get("reason") or "")[:500]
+    if transition.name == "retire":
+        active_dependents = list(service.dependents.exclude(status="retired").order_by("name"))
+        if active_dependents:
+            raise TransitionNotAllowed(
+                _("Cannot retire %(svc)s: %(deps)s still depend on it.")
+                % {"svc": service, "deps": ", ".join(str(s) for s in active_dependents)}
+            )
+        service.retired_at = timezone.now()
+    else:
+        service.retired_at = None
+
+
+def transition_service(service: Service, name: str, *, actor: Actor, data: dict | None = None) -> Service:
+    return records.transition_record(service, name, actor=actor, workflow=SERVICE_WORKFLOW, data=data,
+                                     apply_fields=_record_transition_fields)
+
+
+def activate_service(service: Service, *, actor: Actor) -> Service:
+    return transition_service(service, "activate", actor=actor)
+
+
+def retire_service(service: Service, *, actor: Actor, reason: str) -> Service:
+    return transition_service(service, "retire", actor=actor, data={"reason": reason})

@@ -1,0 +1,4 @@
+from .views import ServiceUI
+
+app_name = "services"
+urlpatterns = ServiceUI.urls()

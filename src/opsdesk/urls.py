@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from opsdesk.accounts.api import TeamViewSet, TokenViewSet, UserViewSet
+from opsdesk.core import health
+from opsdesk.core.api_views import AuditEntryViewSet, JobRunViewSet, NotificationViewSet
+from opsdesk.services.api import ServiceViewSet
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("services", ServiceViewSet, basename="service")
+router.register("teams", TeamViewSet, basename="team")
+router.register("users", UserViewSet, basename="user")
+router.register("tokens", TokenViewSet, basename="token")
+router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("notifications", NotificationViewSet, basename="notification")
+router.register("jobs", JobRunViewSet, basename="jobrun")
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("accounts/", include("opsdesk.accounts.urls")),
+    path("services/", include("opsdesk.services.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("opsdesk.core.urls")),
+]
+
+handler404 = "opsdesk.core.errors.not_found"
+handler403 = "opsdesk.core.errors.forbidden"
+handler500 = "opsdesk.core.errors.server_error"
