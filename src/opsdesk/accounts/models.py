@@ -31,6 +31,8 @@ class User(AbstractUser):
 
 
 class Team(BaseModel):
+    TEAM_FIELD = "self"  # a team's own managers manage it (see core.permissions.record_team)
+
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(_("slug"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)

@@ -173,6 +173,11 @@ class RecordViewSet(viewsets.ModelViewSet):
                 setattr(cls, transition.name, _make_transition_action(transition, model_name, cls.serializer_class))
 
     # --- permissions ---------------------------------------------------------------------------------
+    def permission_for(self, action: str) -> str:
+        from .permissions import DEFAULT_ACTION_ROLES
+
+        return {**DEFAULT_ACTION_ROLES, **self.action_roles}.get(action, "admin")
+
     def check_team_role(self, team, needed: str = "manager"):
         if not can(self.request.user, needed, None) and not (
             team is not None and can(self.request.user, needed, _TeamProxy(team))
@@ -183,7 +188,7 @@ class RecordViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         team_field = getattr(serializer.Meta.model, "TEAM_FIELD", None)
-        self.check_team_role(data.get(team_field) if team_field else None)
+        self.check_team_role(data.get(team_field) if team_field else None, self.permission_for("create"))
         serializer.instance = type(self).create_service(actor=Actor.from_request(self.request), data=data)
 
     def perform_update(self, serializer):
@@ -191,7 +196,7 @@ class RecordViewSet(viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         team_field = getattr(serializer.Meta.model, "TEAM_FIELD", None)
         if team_field and team_field in data:
-            self.check_team_role(data[team_field])
+            self.check_team_role(data[team_field], self.permission_for("update"))
         serializer.instance = type(self).update_service(serializer.instance, actor=Actor.from_request(self.request),
                                                         data=data)
 

@@ -34,7 +34,7 @@ class RecordForm(forms.ModelForm):
             self.fields["tags"] = TagsField(label=_("Tags"))
             if self.instance.pk:
                 self.initial["tags"] = ", ".join(t.name for t in self.instance.tags.all())
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput):
                 widget.attrs.setdefault("class", "form-check-input")
@@ -42,8 +42,6 @@ class RecordForm(forms.ModelForm):
                 widget.attrs.setdefault("class", "form-select")
             else:
                 widget.attrs.setdefault("class", "form-control")
-            if name in self.errors:
-                widget.attrs["class"] += " is-invalid"
 
     def full_clean(self):
         super().full_clean()

@@ -1,14 +1,13 @@
 """Job runs visible in the UI: every Celery task run leaves a row with status, duration and error.
 
 Celery's task signals are infrastructure, not domain logic, so connecting to them here is fine.
-Recording never fails a task.
+Recording never fails a task. (Celery's Django fix-up already closes stale connections per task.)
 """
 
 import logging
 import time
 
 from celery import signals
-from django.db import close_old_connections
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ def _safe(func):
 def on_prerun(task_id=None, task=None, **_):
     from .models import JobRun
 
-    close_old_connections()
     _started[task_id] = time.monotonic()
     JobRun.objects.create(task_id=task_id, task_name=task.name, status="running", started_at=timezone.now())
 
@@ -47,7 +45,6 @@ def on_postrun(task_id=None, state=None, **_):
         finished_at=timezone.now(),
         duration_ms=int((time.monotonic() - began) * 1000) if began else None,
     )
-    close_old_connections()
 
 
 @signals.task_failure.connect

@@ -65,7 +65,10 @@ def has_role(user, needed: str, team=None) -> bool:
 
 
 def record_team(obj):
+    """The team a record belongs to (its TEAM_FIELD), or the record itself when it is a team."""
     field = getattr(obj, "TEAM_FIELD", None)
+    if field == "self":
+        return obj.pk
     return getattr(obj, f"{field}_id", None) if field else None
 
 

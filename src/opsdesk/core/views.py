@@ -352,7 +352,7 @@ class RecordFormView(UIView):
             return self.render_form(form, status=422)
         data = form.service_data()
         team_field = getattr(self.ui.model, "TEAM_FIELD", None)
-        team = data.get(team_field) if team_field else None
+        team = data.get(team_field) if team_field and team_field != "self" else None
         if team_field and team is not None and not has_role(request.user, self.ui.create_role, team):
             form.add_error(team_field, _("Your role does not allow this for that team."))
             return self.render_form(form, status=403)
