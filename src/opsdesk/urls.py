@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from opsdesk.accounts.api import TeamViewSet, TokenViewSet, UserViewSet
 from opsdesk.core import health
 from opsdesk.core.api_views import AuditEntryViewSet, JobRunViewSet, NotificationViewSet
+from opsdesk.core.channels import ChannelViewSet
 from opsdesk.services.api import ServiceViewSet
 
 router = DefaultRouter()
@@ -17,6 +18,7 @@ router.register("tokens", TokenViewSet, basename="token")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("jobs", JobRunViewSet, basename="jobrun")
+router.register("channels", ChannelViewSet, basename="channel")
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -27,6 +29,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/", include("opsdesk.accounts.urls")),
     path("services/", include("opsdesk.services.urls")),
+    path("settings/channels/", include("opsdesk.core.channel_urls")),
     path("admin/", admin.site.urls),
     path("", include("opsdesk.core.urls")),
 ]

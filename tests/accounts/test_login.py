@@ -49,3 +49,24 @@ def test_password_change_is_logged(client, users):
     from opsdesk.core.audit import history_for
 
     assert history_for(users["viewer"]).first().action == "password_change"
+
+
+def test_user_admin_changes_are_logged(client, users):
+    from opsdesk.accounts.models import User
+    from opsdesk.core.audit import history_for
+
+    admin_user = users["admin"]
+    admin_user.is_superuser = admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/accounts/user/{users['viewer'].pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k not in {"groups", "user_permissions"}}
+    data.update({"role": "responder", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+                 "last_login_0": "", "last_login_1": "", "is_active": "on"})
+    response = client.post(f"/admin/accounts/user/{users['viewer'].pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    assert User.objects.get(pk=users["viewer"].pk).role == "responder"
+    entry = history_for(users["viewer"]).first()
+    assert entry.changes["role"] == ["viewer", "responder"] and entry.actor_label == "admin"

@@ -182,6 +182,11 @@ class NotificationChannel(models.Model):
     def __str__(self):
         return self.name
 
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("channels:detail", args=[self.pk])
+
 
 class Subscription(models.Model):
     """A user's wish to hear about an event type, in the app and optionally by email."""
