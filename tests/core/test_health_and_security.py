@@ -90,3 +90,13 @@ def test_api_404_and_unknown_path_use_the_error_format(client):
     response = client.get("/api/v1/nothing-here/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("url, least", [("/api/v1/audit/", "manager"), ("/api/v1/jobs/", "manager"),
+                                        ("/api/v1/channels/", "admin"), ("/api/v1/services/", "viewer"),
+                                        ("/api/v1/users/", "viewer"), ("/api/v1/notifications/", "viewer")])
+def test_read_endpoints_per_role(api, users, url, least):
+    order = ["viewer", "responder", "manager", "admin"]
+    for role in order:
+        expected = 200 if order.index(role) >= order.index(least) else 403
+        assert api(users[role]).get(url).status_code == expected, (url, role)
