@@ -221,6 +221,7 @@ EMAIL_USE_TLS = env_bool("SMTP_STARTTLS", False)
 EMAIL_USE_SSL = env_bool("SMTP_SSL", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env("EMAIL_FROM", "opsdesk@localhost")
+METRICS_TOKEN = env("METRICS_TOKEN")  # when set, /metrics needs "Authorization: Bearer <token>"
 OUTBOUND_TIMEOUT_SECONDS = float(env("OUTBOUND_TIMEOUT_SECONDS", "10"))
 
 # --- API ------------------------------------------------------------------------------------------

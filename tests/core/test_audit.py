@@ -57,3 +57,21 @@ def test_request_id_is_recorded_for_web_writes(client, users, team):
     entry = AuditEntry.objects.filter(action="create", object_repr__contains="Shop").get()
     assert entry.request_id == "req-1234abcd"
     assert entry.actor_kind == "user" and entry.actor_label == "manager"
+
+
+def test_emptying_the_change_log_is_detected(team):
+    ServiceFactory(owner_team=team)
+    AuditEntry.objects.all().delete()
+    result = verify_chain()
+    assert not result.ok and "missing" in result.reason
+
+
+def test_a_user_with_change_log_rows_cannot_be_deleted(client, users, team):
+    from django.db.models import ProtectedError
+
+    client.force_login(users["manager"])
+    client.post("/services/new/", {"name": "Shop", "slug": "shop", "kind": "technical", "owner_team": team.pk,
+                                   "tier": 2, "criticality": "high", "support_time_zone": "UTC"})
+    with pytest.raises(ProtectedError):
+        users["manager"].delete()
+    assert verify_chain().ok

@@ -91,3 +91,29 @@ def test_apply_records_the_system_actor_in_the_change_log():
 
     entry = history_for(Team.objects.get(slug=document["teams"][0]["slug"])).first()
     assert entry.actor_label == "system:config-apply" and entry.changes["description"][1] == "Changed by file"
+
+
+@pytest.mark.parametrize("edit, problem", [
+    ({"slug": "online-shop", "status": "planned"}, "cannot go from active to planned"),
+    ({"slug": "legacy-billing", "tier": 1}, "retired and read-only"),
+    ({"slug": "legacy-billing", "depends_on": ["postgres"]}, "retired service is read-only"),
+    ({"slug": "online-shop", "support_hours": "someday"}, "services/online-shop"),
+])
+def test_impossible_changes_are_refused_not_misreported(edit, problem):
+    load_demo()
+    document = config_as_code.export_document()
+    item = next(s for s in document["services"] if s["slug"] == edit["slug"])
+    item.update(edit)
+    with pytest.raises(config_as_code.ConfigError) as error:
+        config_as_code.apply_document(document, actor=ACTOR, dry_run=True)
+    assert problem in str(error.value.problems)
+
+
+def test_reinstating_in_the_file_shows_the_status_change():
+    load_demo()
+    document = config_as_code.export_document()
+    item = next(s for s in document["services"] if s["slug"] == "legacy-billing")
+    item.update({"status": "active", "tier": 2})
+    change = next(c for c in config_as_code.apply_document(document, actor=ACTOR) if c.key == "legacy-billing")
+    assert change.fields["status"] == ["retired", "active"] and change.fields["tier"] == ["3", "2"]
+    assert Service.objects.get(slug="legacy-billing").status == "active"

@@ -100,3 +100,24 @@ def test_read_endpoints_per_role(api, users, url, least):
     for role in order:
         expected = 200 if order.index(role) >= order.index(least) else 403
         assert api(users[role]).get(url).status_code == expected, (url, role)
+
+
+def test_oversized_api_body_is_413_in_the_error_format(api, users, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = api(users["admin"]).generic("POST", "/api/v1/services/", '{"name": "' + "x" * 2000 + '"}',
+                                           content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_metrics_token(client, settings):
+    settings.METRICS_TOKEN = "scrape-me"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200
+
+
+def test_team_roles_do_not_open_non_team_endpoints(api, users):
+    client = api(users["team_manager"])
+    assert client.get("/api/v1/audit/").status_code == 403
+    assert client.get("/api/v1/jobs/").status_code == 403
+    assert client.get("/api/v1/services/").status_code == 200

@@ -77,7 +77,7 @@ def test_filters_search_and_ordering(api, users, team, other_team):
     assert [s["name"] for s in by_tier["results"]] == ["Alpha Payments"]
     by_q = client.get("/api/v1/services/", {"q": "mail"}).json()
     assert [s["name"] for s in by_q["results"]] == ["Beta Mail"]
-    by_team = client.get("/api/v1/services/", {"owner_team": other_team.pk}).json()
+    by_team = client.get("/api/v1/services/", {"owner_team": other_team.slug}).json()
     assert by_team["count"] == 1
     ordered = client.get("/api/v1/services/", {"ordering": "-name"}).json()
     assert [s["name"] for s in ordered["results"]] == ["Beta Mail", "Alpha Payments"]

@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +28,7 @@ def create_user(*, actor: Actor, username: str, password: str | None = None, rol
         user = User(username=username, email=email, first_name=first_name, last_name=last_name, role=role,
                     is_superuser=is_superuser, is_staff=is_superuser)
         if password:
+            validate_password(password, user)
             user.set_password(password)
         else:
             user.set_unusable_password()
@@ -64,6 +66,7 @@ def update_team(team: Team, *, actor: Actor, **fields) -> Team:
         changes = audit.diff(before, audit.snapshot(team, TEAM_FIELDS))
         if changes:
             audit.record(team, actor=actor, action="update", changes=changes)
+            events.emit("team.updated", team, actor=actor, payload={"changed": sorted(changes)})
     return team
 
 
@@ -80,6 +83,8 @@ def set_membership(team: Team, user: User, *, actor: Actor, role: str | None) ->
             membership, _created = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
         if before != role:
             audit.record(team, actor=actor, action="membership", changes={f"member:{user.username}": [before, role]})
+            events.emit("team.membership_changed", team, actor=actor,
+                        payload={"user": user.username, "before": before, "after": role})
     return membership
 
 

@@ -145,8 +145,10 @@ def verify_chain(batch_size: int = 2000) -> VerifyResult:
             checked += 1
             last_id = entry.pk
     head = AuditChainHead.objects.filter(id=1).first()
-    if head and checked and head.last_hash != prev_hash:
-        return VerifyResult(False, checked, head.last_entry_id, "the newest rows of the chain are missing")
+    if head and head.last_hash != prev_hash:
+        # The head remembers the newest row ever written: rows deleted from the end (or all rows) show here.
+        return VerifyResult(False, checked, head.last_entry_id,
+                            "rows at the end of the chain are missing (deleted), up to and including this one")
     return VerifyResult(True, checked)
 
 

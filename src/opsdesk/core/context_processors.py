@@ -1,4 +1,4 @@
-from .permissions import best_role
+from .permissions import best_role, role_for
 from .registry import areas
 
 
@@ -11,5 +11,6 @@ def navigation(request):
     return {
         "nav_areas": [a for a in areas() if not a.admin_only or role == "admin"],
         "user_role": role,
+        "global_role": role_for(user),
         "unread_notifications": unread,
     }

@@ -78,7 +78,8 @@ class AuditEntry(models.Model):
 
     timestamp = models.DateTimeField(db_index=True)
     actor_kind = models.CharField(max_length=8, choices=ACTOR_KINDS)
-    actor_user = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # PROTECT: deleting a user would rewrite their rows (and break the chain); users are deactivated.
+    actor_user = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actor_label = models.CharField(max_length=200)
     token_key_id = models.CharField(max_length=32, blank=True)
     request_id = models.CharField(max_length=64, blank=True)

@@ -102,7 +102,10 @@ class RolePermission(BasePermission):
         if request.method not in SAFE_METHODS and getattr(token, "scope", "write") == "read":
             self.message = _("This API token is read-only.")
             return False
-        role = best_role(user)
+        # A team role can open the door to a team-scoped record type (the object check then decides);
+        # for everything else only the global role counts.
+        model = getattr(getattr(view, "queryset", None), "model", None)
+        role = best_role(user) if getattr(model, "TEAM_FIELD", None) else role_for(user)
         return role is not None and RANK[role] >= RANK[self.needed_role(request, view)]
 
     def has_object_permission(self, request, view, obj) -> bool:

@@ -48,7 +48,7 @@ class ServiceViewSet(RecordViewSet):
     serializer_class = ServiceSerializer
     filterset_class = ServiceFilterSet
     search_fields = ["number", "name", "slug", "description"]
-    ordering_fields = ["name", "number", "tier", "criticality", "status", "created_at", "updated_at"]
+    ordering_fields = ["id", "name", "tier", "criticality", "status", "created_at", "updated_at"]  # id: number order
     ordering = ["name"]
     workflow = SERVICE_WORKFLOW
     create_service = staticmethod(services.create_service)

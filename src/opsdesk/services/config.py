@@ -88,31 +88,41 @@ class ServiceSection(Section):
         changes: list[Change] = []
         by_slug: dict[str, Service] = {}
         for item in items:
-            fields = self._fields(item)
-            service = Service.objects.filter(slug=item["slug"]).first()
+            slug = item["slug"]
+            try:
+                fields = self._fields(item)
+            except ValidationError as exc:
+                raise ValidationError({f"services/{slug}": exc.messages})
+            wanted = item.get("status")
+            service = Service.objects.filter(slug=slug).first()
             if service is None:
-                service = services.create_service(actor=actor, data={"slug": item["slug"], **fields})
-                change = Change(self.key, item["slug"], "create",
+                before_status = None
+                service = services.create_service(actor=actor, data={"slug": slug, **fields})
+                change = Change(self.key, slug, "create",
                                 {k: [None, str(v)] for k, v in sorted(fields.items()) if v not in ("", [], None)})
             else:
+                before_status = service.status
+                if wanted and wanted != before_status and (before_status, wanted) not in STATUS_PATH:
+                    raise ValidationError({f"services/{slug}/status": f"cannot go from {before_status} to {wanted}"})
                 current = self._current(service, fields)
                 diff = {k: [str(current[k]), str(v)] for k, v in fields.items() if current[k] != v}
                 if diff:
-                    if service.status == "retired" and item.get("status", service.status) != "retired":
+                    if service.status == "retired":
+                        if (wanted or "retired") == "retired":
+                            raise ValidationError({f"services/{slug}": "is retired and read-only; set "
+                                                   "status: active to change it"})
                         service = services.transition_service(service, "reinstate", actor=actor,
                                                               data={"reason": "configuration file"})
                     service = services.update_service(service, actor=actor, data=fields)
-                change = Change(self.key, item["slug"], "update" if diff else "unchanged", diff)
-            wanted = item.get("status")
+                change = Change(self.key, slug, "update" if diff else "unchanged", diff)
             if wanted and wanted != service.status:
-                before_status = service.status
                 for step in STATUS_PATH.get((service.status, wanted), []):
                     service = services.transition_service(service, step, actor=actor,
                                                           data={"reason": "configuration file"})
+            if wanted and before_status is not None and wanted != before_status:
                 change.fields["status"] = [before_status, wanted]
-                if change.action == "unchanged":
-                    change.action = "update"
-            by_slug[item["slug"]] = service
+                change.action = "update"
+            by_slug[slug] = service
             changes.append(change)
         # Dependencies last, so a service may depend on one defined further down the file.
         for item, change in zip(items, changes, strict=True):
@@ -123,12 +133,13 @@ class ServiceSection(Section):
             current = sorted(d.slug for d in service.depends_on.all())
             if wanted == current:
                 continue
+            if service.status == "retired":
+                raise ValidationError({f"services/{item['slug']}/depends_on": "a retired service is read-only"})
             targets = list(Service.objects.filter(slug__in=wanted))
             missing = sorted(set(wanted) - {t.slug for t in targets})
             if missing:
                 raise ValidationError({f"services/{item['slug']}/depends_on": f"unknown services {missing}"})
-            if service.status != "retired":
-                services.update_service(service, actor=actor, data={"depends_on": targets})
+            services.update_service(service, actor=actor, data={"depends_on": targets})
             change.fields["depends_on"] = [current, wanted]
             if change.action == "unchanged":
                 change.action = "update"

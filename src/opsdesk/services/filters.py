@@ -15,7 +15,9 @@ class ServiceFilterSet(django_filters.FilterSet):
     tier = django_filters.MultipleChoiceFilter(choices=Service.TIERS, label=_("Tier"))
     criticality = django_filters.MultipleChoiceFilter(choices=Service.CRITICALITIES, label=_("Criticality"))
     kind = django_filters.ChoiceFilter(choices=Service.KINDS, label=_("Kind"))
-    owner_team = django_filters.ModelMultipleChoiceFilter(queryset=Team.objects.all(), label=_("Owner team"))
+    owner_team = django_filters.ModelMultipleChoiceFilter(field_name="owner_team__slug", to_field_name="slug",
+                                                          queryset=Team.objects.all(),
+                                                          label=_("Owner team"))
     tag = django_filters.ModelMultipleChoiceFilter(field_name="tags__name", to_field_name="name",
                                                    queryset=Tag.objects.all(), label=_("Tag"))
 
