@@ -38,13 +38,22 @@
       const source = document.getElementById(canvas.dataset.source);
       if (!source) return;
       const series = JSON.parse(source.textContent)[canvas.dataset.key];
-      const palette = ["#dc3545", "#fd7e14", "#2563eb", "#6c757d", "#198754", "#6f42c1"];
+      if (!series.values.some(function (v) { return v > 0; })) {
+        // An empty doughnut draws nothing at all: say so instead of leaving a blank card.
+        const empty = document.createElement("p");
+        empty.className = "chart-empty text-body-secondary small text-center my-5";
+        empty.textContent = canvas.dataset.emptyText || "No data yet.";
+        canvas.replaceWith(empty);
+        return;
+      }
+      // Same order and colours as the tier badges (danger, warning, primary, secondary).
+      const palette = ["#dc3545", "#ffc107", "#0d6efd", "#6c757d", "#198754", "#6f42c1"];
       new Chart(canvas, {
         type: canvas.dataset.chart,
         data: {
           labels: series.labels,
           datasets: [{ data: series.values, label: canvas.getAttribute("aria-label") || "",
-                       backgroundColor: canvas.dataset.chart === "bar" ? "#2563eb" : palette }],
+                       backgroundColor: canvas.dataset.chart === "bar" ? "#0d6efd" : palette }],
         },
         options: { responsive: true, maintainAspectRatio: false,
                    plugins: { legend: { display: canvas.dataset.chart !== "bar", position: "bottom" } },
@@ -55,6 +64,30 @@
   }
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   document.body.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.target); });
+
+  // A refused or failed htmx request (403, 404, 409, 500, network) is said out loud instead of doing
+  // nothing; 422 answers are swapped in place (see htmx-config in base.html) to show the field errors.
+  // Texts come from data-msg-* attributes of #messages, so they are translated with the page.
+  function showError(kind, status) {
+    const area = document.getElementById("messages");
+    if (!area) return;
+    const alert = document.createElement("div");
+    alert.className = "alert alert-danger alert-dismissible fade show py-2";
+    alert.setAttribute("role", "alert");
+    alert.textContent = area.dataset[kind] + (status ? " (" + status + ")" : "");
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close py-2";
+    close.setAttribute("data-bs-dismiss", "alert");
+    close.setAttribute("aria-label", area.dataset.msgClose);
+    alert.appendChild(close);
+    area.replaceChildren(alert);
+  }
+  document.body.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr.status;
+    showError(status === 403 ? "msgForbidden" : status === 404 ? "msgGone" : "msgFailed", status);
+  });
+  document.body.addEventListener("htmx:sendError", function () { showError("msgOffline"); });
 
   // Keep tab links in sync after an htmx tab switch.
   document.body.addEventListener("htmx:afterSwap", function (event) {
