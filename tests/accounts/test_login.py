@@ -70,3 +70,19 @@ def test_user_admin_changes_are_logged(client, users):
     assert User.objects.get(pk=users["viewer"].pk).role == "responder"
     entry = history_for(users["viewer"]).first()
     assert entry.changes["role"] == ["viewer", "responder"] and entry.actor_label == "admin"
+
+
+def test_times_are_shown_in_the_users_time_zone(client, users, team):
+    from tests.services.factories import ServiceFactory
+
+    service = ServiceFactory(owner_team=team)
+    client.force_login(users["viewer"])
+    assert client.post("/accounts/profile/", {"what": "timezone", "time_zone": "Mars/Base"}).status_code == 302
+    users["viewer"].refresh_from_db()
+    assert users["viewer"].time_zone == "UTC"
+    client.post("/accounts/profile/", {"what": "timezone", "time_zone": "Asia/Tokyo"})
+    page = client.get(f"{service.get_absolute_url()}?tab=history").content.decode()
+    from zoneinfo import ZoneInfo
+
+    local = service.created_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    assert local in page

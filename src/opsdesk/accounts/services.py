@@ -43,6 +43,19 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def set_time_zone(user: User, *, actor: Actor, name: str) -> User:
+    from opsdesk.core.weekly_hours import validate_time_zone
+
+    validate_time_zone(name)
+    with transaction.atomic():
+        before = user.time_zone
+        user.time_zone = name
+        user.save(update_fields=["time_zone"])
+        if before != name:
+            audit.record(user, actor=actor, action="update", changes={"time_zone": [before, name]})
+    return user
+
+
 # --- teams -----------------------------------------------------------------------------------------
 def create_team(*, actor: Actor, **fields) -> Team:
     with transaction.atomic():

@@ -1,3 +1,5 @@
+import zoneinfo
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -46,6 +48,7 @@ class ProfileView(LoginRequiredMixin, View):
             "subscription_form": subscription_form or SubscriptionForm(),
             "new_token": new_token,
             "memberships": Membership.objects.filter(user=request.user).select_related("team"),
+            "time_zones": sorted(zoneinfo.available_timezones()),
         }, status=status)
 
     def post(self, request):
@@ -59,6 +62,13 @@ class ProfileView(LoginRequiredMixin, View):
                                                       scope=form.cleaned_data["scope"], expires_at=form.expires_at())
             # Shown once, in this response only; never stored in plaintext.
             return self.get(request, new_token=plaintext)
+        if what == "timezone":
+            try:
+                services.set_time_zone(request.user, actor=actor, name=request.POST.get("time_zone", "").strip())
+                messages.success(request, _("Times are now shown in %(tz)s.") % {"tz": request.user.time_zone})
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            return redirect("accounts:profile")
         if what == "revoke":
             token = get_object_or_404(ApiToken, pk=request.POST.get("token"), user=request.user)
             services.revoke_token(token, actor=actor)

@@ -6,6 +6,7 @@ import datetime
 import json
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -35,7 +36,8 @@ class DashboardView(LoginRequiredMixin, View):
         )
         days = [(since + datetime.timedelta(days=i)).date() for i in range(14)]
         chart = {
-            "tiers": {"labels": [f"Tier {t}" for t in range(1, 5)], "values": [by_tier.get(t, 0) for t in range(1, 5)]},
+            "tiers": {"labels": [_("Tier %(n)s") % {"n": t} for t in range(1, 5)],
+                      "values": [by_tier.get(t, 0) for t in range(1, 5)]},
             "activity": {"labels": [d.strftime("%d %b") for d in days],
                          "values": [per_day.get(d, 0) for d in days]},
         }
@@ -43,7 +45,9 @@ class DashboardView(LoginRequiredMixin, View):
             "service_counts": {"active": by_status.get("active", 0), "planned": by_status.get("planned", 0),
                                "retired": by_status.get("retired", 0)},
             "tier1_active": Service.objects.filter(tier=1, status="active").select_related("owner_team")[:8],
-            "recent_changes": AuditEntry.objects.select_related("content_type")[:12],
+            # Only the record types of the catalogue: tokens, users and channels are nobody else's business.
+            "recent_changes": AuditEntry.objects.select_related("content_type")
+            .filter(content_type__in=[ContentType.objects.get_for_model(r.model) for r in RECORD_TYPES])[:12],
             "chart_data": chart,
             "failed_jobs": JobRun.objects.filter(status="failed", started_at__gte=since).count(),
             "pending_deliveries": Delivery.objects.filter(status="pending").count(),

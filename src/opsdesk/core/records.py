@@ -59,7 +59,8 @@ def create_record(model, *, actor: Actor, fields: dict, workflow: Workflow | Non
         record.full_clean()
         record.save()
         _save_m2m(record, m2m)
-        audit.record(record, actor=actor, action="create", changes=audit.diff({}, audit.snapshot(record, audited)))
+        initial = {k: v for k, v in audit.snapshot(record, audited).items() if v not in (None, "", [], {})}
+        audit.record(record, actor=actor, action="create", changes=audit.diff({}, initial))
         events.emit(event_name(record, "created"), record, actor=actor)
     return record
 

@@ -1,5 +1,8 @@
 from django import template
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+
+from opsdesk.core import weekly_hours
 
 register = template.Library()
 
@@ -13,6 +16,8 @@ def _short(value) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "—"
     if isinstance(value, dict):
+        if value and set(value) <= set(weekly_hours.DAYS):
+            return weekly_hours.format_hours(value)
         return "; ".join(f"{k}: {v}" for k, v in value.items())
     text = str(value)
     return text if len(text) <= 160 else text[:157] + "…"
@@ -29,7 +34,7 @@ def changes_table(changes):
           _short(pair[1] if isinstance(pair, list) else pair)) for name, pair in changes.items()),
     )
     return format_html('<table class="table table-sm small mb-0 changes"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
-                       '</tr></thead><tbody>{}</tbody></table>', "Field", "Before", "After", rows)
+                       '</tr></thead><tbody>{}</tbody></table>', _("Field"), _("Before"), _("After"), rows)
 
 
 @register.filter
