@@ -17,4 +17,5 @@ app.conf.beat_schedule = {
     "sweep-timers": {"task": "opsdesk.core.tasks.sweep_timers", "schedule": 30.0},
     "sweep-outbox": {"task": "opsdesk.core.tasks.sweep_outbox", "schedule": 60.0},
     "prune-job-runs": {"task": "opsdesk.core.tasks.prune_job_runs", "schedule": 3600.0},
+    "prune-outbox": {"task": "opsdesk.core.tasks.prune_outbox", "schedule": 3600.0},
 }

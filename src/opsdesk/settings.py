@@ -206,6 +206,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("QUEUE", "opsdesk")
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# A request that emits an event must not hang on a dead broker: try briefly, then leave the event to
+# the outbox sweeper (it is already committed in the database).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Redis redelivers a message not acknowledged within the visibility timeout (a killed worker's task).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600} if CELERY_BROKER_URL.startswith("redis") else {}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

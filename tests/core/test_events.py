@@ -159,3 +159,30 @@ def test_sweeper_dispatches_events_the_broker_lost(team):
     assert sweep_outbox()["events"] == 1
     event.refresh_from_db()
     assert event.dispatched_at is not None
+
+
+def test_channel_test_goes_only_to_that_channel(team, receiver, django_capture_on_commit_callbacks):
+    from opsdesk.core.channels import send_test
+
+    everything = NotificationChannel.objects.create(name="all", kind="webhook", target=receiver.url,
+                                                    event_types=["*"])
+    mailer = NotificationChannel.objects.create(name="mail", kind="email", target="ops@example.com")
+    fan = UserFactory(username="fan2")
+    Subscription.objects.create(user=fan, event_type="*")
+    with django_capture_on_commit_callbacks(execute=True):
+        send_test(mailer, actor=ACTOR)
+    assert receiver.requests == [] and not Notification.objects.exists()
+    assert [d.channel for d in Delivery.objects.all()] == [mailer], f"not sent to {everything}"
+
+
+def test_old_delivered_events_are_pruned_pending_ones_kept(team, receiver, django_capture_on_commit_callbacks):
+    from opsdesk.core.tasks import prune_outbox
+
+    NotificationChannel.objects.create(name="hook", kind="webhook", target=receiver.url, event_types=["*"])
+    create_service(team, django_capture_on_commit_callbacks, name="Old")
+    receiver.status = 500
+    create_service(team, django_capture_on_commit_callbacks, name="Stuck")
+    OutboxEvent.objects.update(created_at=timezone.now() - timezone.timedelta(days=120))
+    assert prune_outbox() == 2  # the sent event and its delivery
+    remaining = list(OutboxEvent.objects.values_list("object_repr", flat=True))
+    assert len(remaining) == 1 and "Stuck" in remaining[0], "an event with a pending delivery is kept"

@@ -70,12 +70,15 @@ def dispatch(event_id: int) -> list[int]:
         event = OutboxEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
             return []
-        for channel in NotificationChannel.objects.filter(enabled=True):
+        # A channel test goes only to the channel under test (its delivery is created by send_test).
+        fan_out = event.event_type != "channel.test"
+        for channel in NotificationChannel.objects.filter(enabled=True) if fan_out else []:
             if matches(channel.event_types or ["*"], event.event_type):
                 Delivery.objects.get_or_create(event=event, destination=f"channel:{channel.pk}",
                                                defaults={"channel": channel})
         url = event_url(event)
-        for sub in Subscription.objects.select_related("user").filter(user__is_active=True):
+        subscriptions = Subscription.objects.select_related("user").filter(user__is_active=True) if fan_out else []
+        for sub in subscriptions:
             if not matches([sub.event_type], event.event_type):
                 continue
             if sub.in_app:

@@ -45,6 +45,17 @@ def sweep_outbox(grace_seconds: int = 30) -> dict:
     return {"events": len(event_ids), "deliveries": len(delivery_ids)}
 
 
+@shared_task(name="opsdesk.core.tasks.prune_outbox")
+def prune_outbox(keep_days: int = 90) -> int:
+    """Drop delivered history older than `keep_days`: events with nothing left to send (their
+    deliveries and in-app notifications go with them). The change log is never pruned."""
+    cutoff = timezone.now() - datetime.timedelta(days=keep_days)
+    old = OutboxEvent.objects.filter(dispatched_at__isnull=False, created_at__lt=cutoff).exclude(
+        deliveries__status="pending")
+    deleted, _ = OutboxEvent.objects.filter(pk__in=list(old.values_list("pk", flat=True)[:5000])).delete()
+    return deleted
+
+
 @shared_task(name="opsdesk.core.tasks.prune_job_runs")
 def prune_job_runs(keep_days: int = 14) -> int:
     deleted, _ = JobRun.objects.filter(started_at__lt=timezone.now() - datetime.timedelta(days=keep_days)).delete()
