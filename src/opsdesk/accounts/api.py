@@ -46,13 +46,8 @@ class TeamViewSet(RecordViewSet):
     filterset_fields = ["slug"]
     action_roles = {"create": "admin"}
 
-    @staticmethod
-    def create_service(*, actor, data):
-        return services.create_team(actor=actor, **data)
-
-    @staticmethod
-    def update_service(team, *, actor, data):
-        return services.update_team(team, actor=actor, **data)
+    create_service = staticmethod(services.create_team_from)
+    update_service = staticmethod(services.update_team_from)
 
 
 class UserViewSet(viewsets.ReadOnlyModelViewSet):

@@ -83,6 +83,15 @@ def update_team(team: Team, *, actor: Actor, **fields) -> Team:
     return team
 
 
+def create_team_from(*, actor: Actor, data: dict) -> Team:
+    """The (actor, data) form the generic views and viewsets call."""
+    return create_team(actor=actor, **data)
+
+
+def update_team_from(team: Team, *, actor: Actor, data: dict) -> Team:
+    return update_team(team, actor=actor, **data)
+
+
 def set_membership(team: Team, user: User, *, actor: Actor, role: str | None) -> Membership | None:
     """Add, change or (role=None) remove a member."""
     with transaction.atomic():

@@ -105,13 +105,8 @@ class TeamUI(RecordUI):
     ]
     detail_fields = ["slug", "description", "email", "lead", "member_list"]
 
-    @staticmethod
-    def create_service(*, actor, data):
-        return services.create_team(actor=actor, **data)
-
-    @staticmethod
-    def update_service(team, *, actor, data):
-        return services.update_team(team, actor=actor, **data)
+    create_service = staticmethod(services.create_team_from)
+    update_service = staticmethod(services.update_team_from)
 
     def extra_context(self, team, user):
         return {"all_users": User.objects.filter(is_active=True).order_by("username")}
