@@ -38,6 +38,14 @@ def cmd_init(args) -> int:
         print(f"    password: {password}")
         print("  Change it after logging in (top right menu > Change password).")
         print("")
+        from pathlib import Path
+
+        from opsdesk.core import config_as_code
+
+        defaults = Path(config_as_code.__file__).parent / "defaults" / "defaults.yaml"
+        changes = config_as_code.apply_document(config_as_code.load(defaults.read_text()),
+                                                actor=Actor.system("init"))
+        print(f"Default configuration loaded ({len(changes)} items): a first team, Operations.")
     else:
         print("Administrator exists; nothing to create.")
     return 0
@@ -216,7 +224,8 @@ def cmd_manage(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opsdesk", description="Opsdesk IT operations platform")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("init", help="migrate, create the first admin, load defaults (safe to run twice)")
+    sub.add_parser("init", help="migrate, create the first admin and load the default configuration on the "
+                                "first run (safe to run twice)")
     serve = sub.add_parser("serve", help="web server + worker + beat")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

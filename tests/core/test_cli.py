@@ -13,10 +13,17 @@ def test_init_creates_the_admin_once_and_prints_the_password_once(capsys):
     password = out.split("password:")[1].split()[0]
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.role == "admin" and admin.check_password(password)
+    from opsdesk.accounts.models import Team
+
+    team = Team.objects.get(slug="operations")
+    assert team.lead == admin and team.memberships.get().role == "admin"
+    team.name = "Ops Center"
+    team.save()
     assert main(["init"]) == 0
     out = capsys.readouterr().out
     assert "password:" not in out and "nothing to create" in out
     assert User.objects.filter(username="admin").count() == 1
+    assert Team.objects.get(slug="operations").name == "Ops Center", "defaults are applied on the first run only"
 
 
 def test_demo_is_idempotent(capsys):
