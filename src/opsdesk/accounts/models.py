@@ -34,7 +34,8 @@ class Team(BaseModel):
     TEAM_FIELD = "self"  # a team's own managers manage it (see core.permissions.record_team)
 
     name = models.CharField(_("name"), max_length=100, unique=True)
-    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    slug = models.SlugField(_("key"), max_length=100, unique=True,
+                            help_text=_("Stable identifier used by the API and configuration files."))
     description = models.TextField(_("description"), blank=True)
     email = models.EmailField(_("email"), blank=True)
     lead = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("lead"), null=True, blank=True,

@@ -59,6 +59,14 @@ class ServiceUI(RecordUI):
     def text_tags(self, service):
         return " ".join(t.name for t in service.tags.all())
 
+    def render_owner_team(self, service):
+        return format_html('<a href="{}">{}</a>', service.owner_team.get_absolute_url(), service.owner_team)
+
+    render_owner_team.label = _("Owner team")
+
+    def text_owner_team(self, service):
+        return service.owner_team.name
+
     def render_description(self, service):
         return render_safe(service.description)
 
