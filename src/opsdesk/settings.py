@@ -29,7 +29,9 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DATA_DIR = Path(env("DATA_DIR", "./var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+if not DATA_DIR.exists():
+    # Private: it holds the database (password hashes, channel secrets), the secret key and attachments.
+    DATA_DIR.mkdir(parents=True, mode=0o700)
 
 
 def _secret_key() -> str:

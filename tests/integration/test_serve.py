@@ -57,6 +57,7 @@ def initialised(tmp_path_factory):
     assert init.returncode == 0, init.stderr
     assert "password:" in init.stdout
     assert (data_dir / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert data_dir.stat().st_mode & 0o777 == 0o700, "the data directory holds the database and secrets"
     return env
 
 

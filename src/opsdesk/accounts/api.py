@@ -95,6 +95,12 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     def create(self, request):
         serializer = TokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        caller = request.auth if isinstance(request.auth, ApiToken) else None
+        if caller is not None and caller.expires_at:
+            expires = serializer.validated_data.get("expires_at")
+            if expires is None or expires > caller.expires_at:
+                raise serializers.ValidationError(
+                    {"expires_at": _("A token created with a token must expire no later than that token.")})
         token, plaintext = services.create_token(request.user, actor=Actor.from_request(request),
                                                  name=serializer.validated_data["name"],
                                                  scope=serializer.validated_data.get("scope", "write"),

@@ -14,7 +14,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if parts[0].lower() != self.keyword:
+        if not parts or parts[0].lower() != self.keyword:
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(_("The Authorization header must be: Bearer <token>."))

@@ -36,13 +36,12 @@ class TeamSection(Section):
 
     def export(self) -> list[dict]:
         items = []
-        for team in Team.objects.select_related("lead").order_by("slug"):
+        for team in Team.objects.select_related("lead").prefetch_related("memberships__user").order_by("slug"):
             items.append({
                 "slug": team.slug, "name": team.name, "description": team.description, "email": team.email,
                 "lead": team.lead.username if team.lead else None,
                 "members": [{"user": m.user.username, "role": m.role}
-                            for m in Membership.objects.filter(team=team).select_related("user")
-                            .order_by("user__username")],
+                            for m in sorted(team.memberships.all(), key=lambda m: m.user.username)],
             })
         return items
 

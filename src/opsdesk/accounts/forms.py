@@ -14,6 +14,13 @@ from .models import ApiToken, Team, User
 
 
 def client_ip(request) -> str | None:
+    """The client's address; behind the TLS proxy (OPSDESK_BEHIND_TLS_PROXY) the one it appended."""
+    from django.conf import settings
+
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip() or None
     return request.META.get("REMOTE_ADDR") or None
 
 

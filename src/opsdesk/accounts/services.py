@@ -92,11 +92,21 @@ def update_team_from(team: Team, *, actor: Actor, data: dict) -> Team:
     return update_team(team, actor=actor, **data)
 
 
-def set_membership(team: Team, user: User, *, actor: Actor, role: str | None) -> Membership | None:
-    """Add, change or (role=None) remove a member."""
+def set_membership(team: Team, user: User, *, actor: Actor, role: str | None,
+                   granted_by: User | None = None) -> Membership | None:
+    """Add, change or (role=None) remove a member. A person (`granted_by`) can neither grant nor
+    take away a role above their own role for this team."""
+    from opsdesk.core.permissions import RANK, role_for
+
     with transaction.atomic():
-        current = Membership.objects.filter(team=team, user=user).first()
+        current = Membership.objects.select_for_update().filter(team=team, user=user).first()
         before = current.role if current else None
+        if granted_by is not None:
+            own = role_for(granted_by, team)
+            highest = max((RANK[r] for r in (role, before) if r), default=-1)
+            if own is None or RANK[own] < highest:
+                raise ValidationError({"role": _("You cannot grant or change a role above your own (%(own)s).")
+                                       % {"own": own}})
         if role is None:
             if current:
                 current.delete()
@@ -159,10 +169,14 @@ def authenticate_token(raw: str) -> ApiToken | None:
 
 # --- login throttling --------------------------------------------------------------------------------
 def login_throttled(username: str, ip: str | None) -> bool:
+    """Refuse after N failures for this user from this address (guessing), or 4N for this user from
+    anywhere (distributed guessing), or 4N from this address (spraying). Per (user, address) first,
+    so a stranger's failures do not lock a user out from their own desk."""
     since = timezone.now() - datetime.timedelta(seconds=settings.LOGIN_THROTTLE_WINDOW_SECONDS)
     failures = LoginAttempt.objects.filter(at__gte=since, success=False)
     limit = settings.LOGIN_THROTTLE_FAILURES
-    if failures.filter(username__iexact=username).count() >= limit:
+    for_user = failures.filter(username__iexact=username)
+    if for_user.filter(ip=ip).count() >= limit or for_user.count() >= limit * 4:
         return True
     return bool(ip) and failures.filter(ip=ip).count() >= limit * 4
 

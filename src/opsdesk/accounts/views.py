@@ -4,13 +4,14 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
-from opsdesk.core import audit
+from opsdesk.core import audit, personal
 from opsdesk.core.actors import Actor
 from opsdesk.core.models import Subscription
 from opsdesk.core.permissions import can
@@ -32,9 +33,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("accounts:profile")
 
     def form_valid(self, form):
-        response = super().form_valid(form)
-        audit.record(self.request.user, actor=Actor.for_user(self.request.user), action="password_change",
-                     changes={"password": ["***", "***"]})
+        with transaction.atomic():  # the password and its change-log row together
+            response = super().form_valid(form)
+            audit.record(self.request.user, actor=Actor.for_user(self.request.user), action="password_change",
+                         changes={"password": ["***", "***"]})
         messages.success(self.request, _("Your password was changed."))
         return response
 
@@ -77,12 +79,11 @@ class ProfileView(LoginRequiredMixin, View):
             form = SubscriptionForm(request.POST)
             if not form.is_valid():
                 return self.get(request, subscription_form=form, status=422)
-            Subscription.objects.update_or_create(user=request.user, event_type=form.cleaned_data["event_type"],
-                                                  defaults={"in_app": form.cleaned_data["in_app"],
-                                                            "email": form.cleaned_data["email"]})
+            personal.subscribe(request.user, event_type=form.cleaned_data["event_type"],
+                               in_app=form.cleaned_data["in_app"], email=form.cleaned_data["email"])
             messages.success(request, _("Subscribed to %(e)s.") % {"e": form.cleaned_data["event_type"]})
         elif what == "unsubscribe":
-            Subscription.objects.filter(user=request.user, pk=request.POST.get("subscription")).delete()
+            personal.unsubscribe(request.user, request.POST.get("subscription"))
             messages.success(request, _("Subscription removed."))
         return redirect("accounts:profile")
 
@@ -128,13 +129,13 @@ class TeamUI(RecordUI):
 class MembershipView(LoginRequiredMixin, View):
     def post(self, request, pk):
         team = get_object_or_404(Team, pk=pk)
-        if not (can(request.user, "manager", team) or request.user == team.lead):
+        if not can(request.user, "manager", team):
             raise PermissionDenied
         form = MembershipForm(request.POST)
         if form.is_valid():
             try:
                 services.set_membership(team, form.cleaned_data["user"], actor=Actor.for_user(request.user),
-                                        role=form.cleaned_data["role"] or None)
+                                        role=form.cleaned_data["role"] or None, granted_by=request.user)
                 messages.success(request, _("Membership updated."))
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))

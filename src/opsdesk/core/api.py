@@ -10,8 +10,10 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -29,19 +31,19 @@ from .workflow import TransitionNotAllowed, Workflow
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
-    default_detail = _("The request body is too large.")
+    default_detail = gettext_lazy("The request body is too large.")
     default_code = "payload_too_large"
 
 
 class Conflict(exceptions.APIException):
     status_code = 409
-    default_detail = _("The record is not in a state that allows this.")
+    default_detail = gettext_lazy("The record is not in a state that allows this.")
     default_code = "conflict"
 
 
 class PreconditionFailed(exceptions.APIException):
     status_code = 412
-    default_detail = _("The record has changed since you read it (ETag mismatch).")
+    default_detail = gettext_lazy("The record has changed since you read it (ETag mismatch).")
     default_code = "precondition_failed"
 
 
@@ -197,13 +199,16 @@ class RecordViewSet(viewsets.ModelViewSet):
         serializer.instance = type(self).create_service(actor=Actor.from_request(self.request), data=data)
 
     def perform_update(self, serializer):
-        self.check_etag(serializer.instance)
         data = dict(serializer.validated_data)
         team_field = getattr(serializer.Meta.model, "TEAM_FIELD", None)
-        if team_field and team_field in data:
+        if team_field and team_field not in (None, "self") and team_field in data:
             self.check_team_role(data[team_field], self.permission_for("update"))
-        serializer.instance = type(self).update_service(serializer.instance, actor=Actor.from_request(self.request),
-                                                        data=data)
+        with transaction.atomic():
+            # If-Match is compared with the locked row, so two clients cannot both win.
+            locked = type(serializer.instance).objects.select_for_update().get(pk=serializer.instance.pk)
+            self.check_etag(locked)
+            serializer.instance = type(self).update_service(locked, actor=Actor.from_request(self.request),
+                                                            data=data)
 
     def update(self, request, *args, **kwargs):
         if isinstance(request.data, dict) and "status" in request.data:

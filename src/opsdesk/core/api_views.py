@@ -38,10 +38,9 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
-        from django.utils import timezone
+        from .personal import mark_read
 
-        count = self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
-        return Response({"marked_read": count})
+        return Response({"marked_read": mark_read(request.user)})
 
 
 class JobRunSerializer(serializers.ModelSerializer):

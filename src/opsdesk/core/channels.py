@@ -27,6 +27,23 @@ from .views import Column, RecordUI
 AUDITED = ["name", "kind", "target", "event_types", "enabled"]
 
 
+def target_fingerprint(target: str) -> str:
+    """What the change log keeps of a target: enough to see that it changed, not the credential."""
+    import hashlib
+    from urllib.parse import urlsplit
+
+    if "@" in target and "://" not in target:
+        return target  # email addresses are not secrets
+    scheme = urlsplit(target).scheme or "?"
+    return f"{scheme}://… (sha256 {hashlib.sha256(target.encode()).hexdigest()[:10]})"
+
+
+def _masked(snapshot: dict) -> dict:
+    if snapshot.get("target"):
+        snapshot["target"] = target_fingerprint(snapshot["target"])
+    return snapshot
+
+
 def _validate(kind: str, target: str, event_types) -> None:
     errors = {}
     if kind == "email":
@@ -60,7 +77,7 @@ def create_channel(*, actor: Actor, data: dict) -> NotificationChannel:
         channel = NotificationChannel(**data)
         channel.full_clean()
         channel.save()
-        changes = audit.diff({}, audit.snapshot(channel, AUDITED))
+        changes = audit.diff({}, _masked(audit.snapshot(channel, AUDITED)))
         if channel.secret:
             changes["secret"] = [None, "(set)"]
         audit.record(channel, actor=actor, action="create", changes=changes)
@@ -72,7 +89,8 @@ def update_channel(channel: NotificationChannel, *, actor: Actor, data: dict) ->
     _validate(merged["kind"], merged["target"], merged["event_types"])
     secret = data.pop("secret", None)
     with transaction.atomic():
-        channel = records.update_record(channel, actor=actor, fields=_with_secret_change(data), audited=AUDITED)
+        channel = records.update_record(channel, actor=actor, fields=_with_secret_change(data), audited=AUDITED,
+                                        mask=_masked)
         if secret:
             NotificationChannel.objects.filter(pk=channel.pk).update(secret=secret)
             audit.record(channel, actor=actor, action="update", changes={"secret": ["(hidden)", "(changed)"]})
@@ -124,6 +142,7 @@ class ChannelUI(RecordUI):
     form_class = ChannelForm
     search_fields = ("name", "target")
     default_sort = "name"
+    view_role = "admin"  # targets are credentials (webhook keys, chat tokens)
     create_role = "admin"
     edit_role = "admin"
     comment_role = "admin"

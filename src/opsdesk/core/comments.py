@@ -46,6 +46,7 @@ def add_comment(obj, *, actor: Actor, body: str) -> Comment:
     with transaction.atomic():
         comment = Comment.objects.create(content_type=_content_type(obj), object_id=obj.pk, author=actor.user,
                                          actor_label=actor.label, body=body, body_html=markup.render(body))
+        audit.record(obj, actor=actor, action="comment", changes={"comment": [None, body[:300]]})
         events.emit(f"{obj._meta.model_name}.commented", obj, actor=actor, payload={"comment": body[:500]})
     return comment
 
@@ -114,6 +115,7 @@ def timeline_for(obj, limit: int = 200) -> list[TimelineItem]:
     items = [TimelineItem(c.created_at, "comment", c.actor_label, c)
              for c in Comment.objects.filter(content_type=ct, object_id=obj.pk).order_by("-id")[:limit]]
     items += [TimelineItem(a.timestamp, "change", a.actor_label, a)
-              for a in AuditEntry.objects.filter(content_type=ct, object_id=obj.pk).order_by("-id")[:limit]]
+              for a in AuditEntry.objects.filter(content_type=ct, object_id=obj.pk).exclude(action="comment")
+              .order_by("-id")[:limit]]
     items.sort(key=lambda i: i.at, reverse=True)
     return items[:limit]

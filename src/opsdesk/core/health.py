@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import time
 
 from django.conf import settings
@@ -14,6 +15,8 @@ from django.views.decorators.cache import never_cache
 
 from opsdesk import __version__
 
+log = logging.getLogger(__name__)
+
 
 def check_database() -> tuple[bool, str]:
     try:
@@ -21,8 +24,9 @@ def check_database() -> tuple[bool, str]:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         return True, connection.vendor
-    except Exception as exc:  # noqa: BLE001
-        return False, str(exc)[:200]
+    except Exception:  # noqa: BLE001
+        log.warning("readiness: database unreachable", exc_info=True)
+        return False, "unreachable"
 
 
 def check_broker(timeout: float = 3.0) -> tuple[bool, str]:
@@ -32,8 +36,9 @@ def check_broker(timeout: float = 3.0) -> tuple[bool, str]:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             return True, (app.conf.broker_url or "").split(":", 1)[0]
-    except Exception as exc:  # noqa: BLE001
-        return False, str(exc)[:200]
+    except Exception:  # noqa: BLE001
+        log.warning("readiness: broker unreachable", exc_info=True)
+        return False, "unreachable"
 
 
 @never_cache

@@ -9,7 +9,7 @@ ALLOWED_TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "span",
 }
 # No <img>: the CSP allows images from this site only, and remote images would let a comment track
-# its readers. Markdown images render as their alt text; attach pictures instead.
+# its readers. Markdown images are dropped; attach pictures instead.
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"},
                       "td": {"align"}}
 

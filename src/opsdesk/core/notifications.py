@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 
 import requests
@@ -122,6 +123,23 @@ def claim(delivery_id: int) -> bool:
     )
 
 
+_URL = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s'\"<>)]+", re.IGNORECASE)
+
+
+def redact(text: str, target: str = "") -> str:
+    """Error texts quote the URL they failed on, whole or only its path and query; URLs carry
+    credentials (webhook keys, chat tokens), so neither may reach the database or the logs."""
+    from urllib.parse import urlsplit
+
+    if target:
+        parts = urlsplit(target)
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        for piece in sorted({target, tail, parts.query, parts.netloc.rpartition("@")[0]} - {"", "/"},
+                            key=len, reverse=True):
+            text = text.replace(piece, "…")
+    return _URL.sub(r"\1…", text)
+
+
 def deliver(delivery_id: int) -> str:
     if not claim(delivery_id):
         return "skipped"
@@ -129,15 +147,16 @@ def deliver(delivery_id: int) -> str:
     kind = delivery.channel.kind if delivery.channel_id else "email"
     try:
         SENDERS[kind](delivery)
-    except Exception as exc:  # noqa: BLE001  (any failure of a channel is recorded and retried)
+    except Exception as raw:  # noqa: BLE001  (any failure of a channel is recorded and retried)
+        exc = redact(f"{type(raw).__name__}: {raw}", delivery.channel.target if delivery.channel_id else "")
         backoff = settings.OUTBOX_RETRY_BACKOFF_SECONDS
         if delivery.attempts > len(backoff):
-            Delivery.objects.filter(pk=delivery_id).update(status="dead", last_error=str(exc)[:2000])
+            Delivery.objects.filter(pk=delivery_id).update(status="dead", last_error=exc[:2000])
             log.error("delivery %s gave up after %s attempts: %s", delivery_id, delivery.attempts, exc)
             return "dead"
         delay = backoff[delivery.attempts - 1]
         Delivery.objects.filter(pk=delivery_id).update(
-            next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay), last_error=str(exc)[:2000]
+            next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay), last_error=exc[:2000]
         )
         log.warning("delivery %s failed (attempt %s), retrying in %ss: %s", delivery_id, delivery.attempts, delay,
                     exc)

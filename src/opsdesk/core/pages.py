@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
+from . import personal
 from .models import AuditEntry, Delivery, JobRun, Notification, OutboxEvent
 from .permissions import has_role
 from .registry import RECORD_TYPES
@@ -27,14 +28,15 @@ class DashboardView(LoginRequiredMixin, View):
     def get(self, request):
         from opsdesk.services.models import Service
 
-        since = timezone.now() - datetime.timedelta(days=13)
+        today = timezone.localdate()  # the viewer's time zone, as TruncDate below
+        since = timezone.make_aware(datetime.datetime.combine(today - datetime.timedelta(days=13), datetime.time()))
         by_status = dict(Service.objects.values_list("status").annotate(n=Count("id")))
         by_tier = dict(Service.objects.exclude(status="retired").values_list("tier").annotate(n=Count("id")))
         per_day = dict(
-            AuditEntry.objects.filter(timestamp__gte=since.replace(hour=0, minute=0, second=0, microsecond=0))
+            AuditEntry.objects.filter(timestamp__gte=since)
             .annotate(day=TruncDate("timestamp")).values_list("day").annotate(n=Count("id"))
         )
-        days = [(since + datetime.timedelta(days=i)).date() for i in range(14)]
+        days = [today - datetime.timedelta(days=13 - i) for i in range(14)]
         chart = {
             "tiers": {"labels": [_("Tier %(n)s") % {"n": t} for t in range(1, 5)],
                       "values": [by_tier.get(t, 0) for t in range(1, 5)]},
@@ -88,14 +90,13 @@ class NotificationsView(LoginRequiredMixin, View):
         return render(request, "core/notifications.html", {"page": page})
 
     def post(self, request):
-        notifications = Notification.objects.filter(user=request.user, read_at__isnull=True)
         if request.POST.get("id"):
             notification = get_object_or_404(Notification, user=request.user, pk=request.POST["id"])
-            Notification.objects.filter(pk=notification.pk).update(read_at=timezone.now())
-            if notification.url:
+            personal.mark_read(request.user, notification.pk)
+            if notification.url and notification.url.startswith("/"):
                 return redirect(notification.url)
         else:
-            notifications.update(read_at=timezone.now())
+            personal.mark_read(request.user)
         return redirect("notifications")
 
 

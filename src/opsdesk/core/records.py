@@ -45,8 +45,11 @@ def _save_m2m(record, m2m: dict) -> None:
 
 
 def create_record(model, *, actor: Actor, fields: dict, workflow: Workflow | None = None,
-                  audited: list[str] | None = None):
+                  audited: list[str] | None = None, check=None):
+    """`check(fields)` runs inside the transaction, before anything is written (and may lock rows)."""
     with transaction.atomic():
+        if check is not None:
+            check(fields)
         record = model()
         m2m: dict = {}
         _assign(record, fields, m2m)
@@ -66,20 +69,26 @@ def create_record(model, *, actor: Actor, fields: dict, workflow: Workflow | Non
 
 
 def update_record(record, *, actor: Actor, fields: dict, audited: list[str] | None = None,
-                  protected: tuple[str, ...] = ("status", "number")):
+                  protected: tuple[str, ...] = ("status", "number"), check=None, mask=None):
+    """`check(locked_record, fields)` runs after the row is locked, so rules about the record's state
+    (read-only when retired, ...) hold against concurrent writers. `mask(snapshot)` hides values the
+    change log must not keep in clear."""
     refused = [name for name in fields if name in protected]
     if refused:
         raise ValidationError({name: "This field cannot be changed here; use a transition." for name in refused})
     with transaction.atomic():
         record = type(record).objects.select_for_update().get(pk=record.pk)
-        before = audit.snapshot(record, audited)
+        if check is not None:
+            check(record, fields)
+        mask = mask or (lambda snapshot: snapshot)
+        before = mask(audit.snapshot(record, audited))
         m2m: dict = {}
         _assign(record, fields, m2m)
         record.updated_by = actor.user
         record.full_clean()
         record.save()
         _save_m2m(record, m2m)
-        changes = audit.diff(before, audit.snapshot(record, audited))
+        changes = audit.diff(before, mask(audit.snapshot(record, audited)))
         if changes:
             audit.record(record, actor=actor, action="update", changes=changes)
             events.emit(event_name(record, "updated"), record, actor=actor, payload={"changed": sorted(changes)})

@@ -48,16 +48,17 @@ def cancel(kind: str, obj) -> int:
 
 
 def sweep(limit: int = 200, now: datetime.datetime | None = None) -> int:
-    """Run the due timers. Returns how many ran."""
+    """Run the due timers, one transaction each: the handler's writes and the row's `done` commit
+    together, so a timer's effect happens once even if a worker dies, and the database lock is held
+    for one handler at a time. Returns how many ran."""
     now = now or timezone.now()
     ran = 0
-    with transaction.atomic():
-        due = list(
-            Timer.objects.select_for_update(skip_locked=True)
-            .filter(status="pending", due_at__lte=now)
-            .order_by("due_at", "id")[:limit]
-        )
-        for timer in due:
+    for _ in range(limit):
+        with transaction.atomic():
+            timer = (Timer.objects.select_for_update(skip_locked=True)
+                     .filter(status="pending", due_at__lte=now).order_by("due_at", "id").first())
+            if timer is None:
+                break
             func = HANDLERS.get(timer.kind)
             timer.attempts += 1
             try:

@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views import View
 
-from . import audit
+from . import audit, personal
 from .actors import Actor
 from .comments import add_attachment, add_comment, attachments_for, timeline_for
 from .models import Attachment, SavedFilter
@@ -77,6 +77,7 @@ class RecordUI:
     prefetch_related: tuple[str, ...] = ()
     default_sort = "-id"
     workflow: Workflow | None = None
+    view_role = "viewer"
     create_role = "manager"
     edit_role = "manager"
     comment_role = "responder"
@@ -207,14 +208,14 @@ class RecordListView(UIView):
             queryset = queryset.filter(condition)
         sortable = {c.sort for c in ui.columns if c.sort}
         sort = request.GET.get("sort", ui.default_sort)
-        if sort.lstrip("-") not in sortable and sort != ui.default_sort:
+        if sort.removeprefix("-") not in sortable:
             sort = ui.default_sort
         queryset = queryset.order_by(sort, "-id" if sort.lstrip("-") != "id" else sort)
         return ui, queryset.distinct() if q or (filterset is not None and filterset.is_bound) else queryset, \
             filterset, q, sort
 
     def get(self, request):
-        if not has_role(request.user, "viewer"):
+        if not has_role(request.user, self.ui.view_role):
             raise PermissionDenied
         ui, queryset, filterset, q, sort = self.filtered(request)
         if request.GET.get("export") == "csv":
@@ -248,7 +249,7 @@ class RecordListView(UIView):
             "page_query": _querystring(params, page=None),
             "csv_query": _querystring(params, export="csv", page=None),
             "saved_filters": SavedFilter.objects.filter(user=request.user, list_key=ui.list_key()),
-            "can_create": ui.create_service is not None and _any_team_role(request.user, ui.create_role),
+            "can_create": ui.create_service is not None and may_create(request.user, ui),
             "active_filters": sum(1 for k, v in params.lists() if k not in {"page", "sort", "per_page"} and any(v)),
         }
         template = "core/_table.html" if request.htmx and request.htmx.target == "record-table" else ui.list_template
@@ -264,7 +265,7 @@ class RecordListView(UIView):
         def rows():
             yield writer.writerow([c.label for c in ui.columns])
             for record in queryset.iterator(chunk_size=1000):
-                yield writer.writerow([c.text(ui, record) for c in ui.columns])
+                yield writer.writerow([csv_safe(c.text(ui, record)) for c in ui.columns])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
@@ -272,18 +273,27 @@ class RecordListView(UIView):
         return response
 
 
-def _any_team_role(user, needed) -> bool:
+def csv_safe(text: str) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas; a leading ' makes them text."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def may_create(user, ui) -> bool:
+    """Team-scoped record types may be created with a team role (the chosen team is checked on
+    submit); every other type needs the global role, as in the API."""
     from .permissions import RANK, best_role
 
+    if getattr(ui.model, "TEAM_FIELD", None) in (None, "self"):
+        return has_role(user, ui.create_role)
     role = best_role(user)
-    return role is not None and RANK[role] >= RANK[needed]
+    return role is not None and RANK[role] >= RANK[ui.create_role]
 
 
 class RecordDetailView(UIView):
     TABS = ("details", "timeline", "history", "attachments")
 
     def get(self, request, pk):
-        if not has_role(request.user, "viewer"):
+        if not has_role(request.user, self.ui.view_role):
             raise PermissionDenied
         ui = self.ui()
         record = self.get_record(pk)
@@ -334,7 +344,7 @@ class RecordFormView(UIView):
         if self.record is not None:
             if not can(request.user, self.ui.edit_role, self.record):
                 raise PermissionDenied
-        elif not _any_team_role(request.user, self.ui.create_role):
+        elif not may_create(request.user, self.ui):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 
@@ -459,13 +469,12 @@ class SavedFilterView(LoginRequiredMixin, View):
         if not back.startswith("/") or back.startswith("//"):
             back = "/"
         if request.POST.get("delete"):
-            SavedFilter.objects.filter(user=request.user, pk=request.POST.get("delete")).delete()
+            personal.delete_filter(request.user, request.POST.get("delete"))
             messages.success(request, _("The saved filter was deleted."))
         elif not name:
             messages.error(request, _("Give the filter a name."))
         else:
-            SavedFilter.objects.update_or_create(user=request.user, list_key=list_key, name=name,
-                                                 defaults={"query": query})
+            personal.save_filter(request.user, list_key=list_key, name=name, query=query)
             messages.success(request, _("Filter “%(name)s” saved.") % {"name": name})
         return HttpResponseRedirect(back)
 

@@ -67,8 +67,13 @@ def parse(text: str) -> dict[str, list[list[str]]]:
 
 
 def validate(hours: dict) -> None:
-    if not isinstance(hours, dict) or any(day not in DAYS for day in hours):
-        raise ValidationError(_("Support hours must map days (mon … sun) to time ranges."))
+    shape_ok = isinstance(hours, dict) and all(
+        day in DAYS and isinstance(ranges, list)
+        and all(isinstance(r, list) and len(r) == 2 and all(isinstance(t, str) for t in r) for r in ranges)
+        for day, ranges in hours.items()
+    )
+    if not shape_ok:
+        raise ValidationError(_('Support hours must map days (mon … sun) to lists of ["HH:MM", "HH:MM"] ranges.'))
     parse(format_hours(hours))
 
 

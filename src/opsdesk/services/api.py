@@ -44,11 +44,12 @@ class ServiceSerializer(serializers.ModelSerializer):
 class ServiceViewSet(RecordViewSet):
     """Business and technical services. Transitions: activate, retire (reason), reinstate (reason)."""
 
-    queryset = Service.objects.select_related("owner_team").prefetch_related("depends_on", "tags")
+    queryset = Service.objects.with_ranks().select_related("owner_team").prefetch_related("depends_on", "tags")
     serializer_class = ServiceSerializer
     filterset_class = ServiceFilterSet
     search_fields = ["number", "name", "slug", "description"]
-    ordering_fields = ["id", "name", "tier", "criticality", "status", "created_at", "updated_at"]  # id: number order
+    # id: the order of the numbers; criticality_rank: critical first (criticality alone sorts by name)
+    ordering_fields = ["id", "name", "tier", "criticality_rank", "status", "created_at", "updated_at"]
     ordering = ["name"]
     workflow = SERVICE_WORKFLOW
     create_service = staticmethod(services.create_service)

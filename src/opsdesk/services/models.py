@@ -13,6 +13,15 @@ from opsdesk.core.models import NumberedModel
 from .workflows import SERVICE_WORKFLOW
 
 
+class ServiceQuerySet(models.QuerySet):
+    def with_ranks(self):
+        """`criticality_rank`: 0 critical … 3 low, so sorting follows severity, not the alphabet."""
+        order = [value for value, _label in Service.CRITICALITIES]
+        return self.annotate(criticality_rank=models.Case(
+            *(models.When(criticality=value, then=models.Value(rank)) for rank, value in enumerate(order)),
+            default=models.Value(len(order)), output_field=models.IntegerField()))
+
+
 class Service(NumberedModel):
     NUMBER_PREFIX = "SVC"
     TEAM_FIELD = "owner_team"
@@ -45,6 +54,8 @@ class Service(NumberedModel):
     tags = models.ManyToManyField("core.Tag", verbose_name=_("tags"), blank=True, related_name="+")
     status_reason = models.CharField(_("reason for the last status change"), max_length=500, blank=True)
     retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+
+    objects = ServiceQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

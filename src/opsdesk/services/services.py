@@ -19,31 +19,40 @@ AUDITED = ["name", "slug", "kind", "description", "owner_team", "tier", "critica
 
 
 def _check_dependencies(service: Service | None, depends_on) -> None:
-    for other in depends_on or []:
-        if service is not None and other.pk == service.pk:
-            raise ValidationError({"depends_on": _("A service cannot depend on itself.")})
+    """Lock the services depended on, so none can be retired while the dependency is added."""
+    ids = sorted({other.pk for other in depends_on or []})
+    if service is not None and service.pk in ids:
+        raise ValidationError({"depends_on": _("A service cannot depend on itself.")})
+    for other in Service.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
         if other.status == "retired":
             raise ValidationError({"depends_on": _("%(svc)s is retired; a service cannot depend on it.")
                                    % {"svc": other}})
 
 
 def create_service(*, actor: Actor, data: dict) -> Service:
-    _check_dependencies(None, data.get("depends_on"))
-    return records.create_record(Service, actor=actor, fields=data, workflow=SERVICE_WORKFLOW, audited=AUDITED)
+    return records.create_record(Service, actor=actor, fields=data, workflow=SERVICE_WORKFLOW, audited=AUDITED,
+                                 check=lambda fields: _check_dependencies(None, fields.get("depends_on")))
+
+
+def _check_update(service: Service, fields: dict) -> None:
+    """Runs with the service's row locked (see core.records.update_record)."""
+    if service.status == "retired":
+        raise TransitionNotAllowed(_("%(svc)s is retired and read-only; reinstate it to edit it.") % {"svc": service})
+    if "depends_on" in fields:
+        _check_dependencies(service, fields["depends_on"])
 
 
 def update_service(service: Service, *, actor: Actor, data: dict) -> Service:
-    if service.status == "retired":
-        raise TransitionNotAllowed(_("%(svc)s is retired and read-only; reinstate it to edit it.") % {"svc": service})
-    if "depends_on" in data:
-        _check_dependencies(service, data["depends_on"])
-    return records.update_record(service, actor=actor, fields=data, audited=AUDITED)
+    return records.update_record(service, actor=actor, fields=data, audited=AUDITED, check=_check_update)
 
 
 def _record_transition_fields(service: Service, transition, data: dict) -> None:
-    service.status_reason = str(data.get("reason") or "")[:500]
+    reason = str(data.get("reason") or "")
+    if len(reason) > 500:
+        raise ValidationError({"reason": _("The reason is limited to 500 characters.")})
+    service.status_reason = reason
     if transition.name == "retire":
-        active_dependents = list(service.dependents.exclude(status="retired").order_by("name"))
+        active_dependents = list(service.dependents.select_for_update().exclude(status="retired").order_by("name"))
         if active_dependents:
             raise TransitionNotAllowed(
                 _("Cannot retire %(svc)s: %(deps)s still depend on it.")

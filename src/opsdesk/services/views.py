@@ -29,7 +29,7 @@ class ServiceUI(RecordUI):
         Column("name", _("Name"), sort="name", link=True),
         Column("status", _("Status"), sort="status"),
         Column("tier", _("Tier"), sort="tier"),
-        Column("criticality", _("Criticality"), sort="criticality"),
+        Column("criticality", _("Criticality"), sort="criticality_rank"),
         Column("owner_team__name", _("Owner team"), sort="owner_team__name"),
         Column("kind", _("Kind"), sort="kind"),
         Column("tags", _("Tags")),
@@ -39,6 +39,10 @@ class ServiceUI(RecordUI):
     create_service = staticmethod(services.create_service)
     update_service = staticmethod(services.update_service)
     transition_service = staticmethod(services.transition_service)
+
+    @classmethod
+    def queryset(cls):
+        return super().queryset().with_ranks()
 
     def render_status(self, service):
         return badge(service.get_status_display(), STATUS_STYLES.get(service.status, "secondary"))
