@@ -101,7 +101,8 @@ def cmd_serve(args) -> int:
     signal.signal(signal.SIGTERM, stop)
     for name, command in commands.items():
         # Own process groups: a terminal's Ctrl-C reaches only us, and we stop the children in order.
-        children[name] = subprocess.Popen(command, start_new_session=True)
+        # stderr joins stdout: one stream of logs for the terminal, systemd or a container runtime.
+        children[name] = subprocess.Popen(command, start_new_session=True, stderr=subprocess.STDOUT)
     print(f"opsdesk: serving at http://{args.host}:{args.port}/ (Ctrl-C stops everything)", flush=True)
     code = 0
     try:

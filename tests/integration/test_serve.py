@@ -87,3 +87,21 @@ def test_init_then_serve_answers_and_one_signal_stops_everything(initialised, st
     finally:
         if serve.poll() is None:
             serve.kill()
+
+
+def test_serve_logs_to_stdout(initialised):
+    port = free_port()
+    serve = subprocess.Popen([BIN / "opsdesk", "serve", "--port", str(port), "--web-workers", "1"], env=initialised,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        time.sleep(3)
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=30)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    assert "GET /healthz" in out, "web access log"
+    assert "celery@" in out or "ready." in out, "worker log"
+    assert "beat: Starting" in out, "beat log"
+    assert err == "", err[-2000:]
