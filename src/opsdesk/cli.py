@@ -76,6 +76,9 @@ def cmd_serve(args) -> int:
     commands = {
         "web": [python, "-m", "gunicorn", "opsdesk.wsgi:application", "--bind", f"{args.host}:{args.port}",
                 "--workers", str(args.web_workers), "--access-logfile", "-", "--error-logfile", "-",
+                # Threads: a long streamed CSV export keeps its worker alive (the main thread goes on
+                # telling the master it is alive), and slow clients do not block a whole process.
+                "--worker-class", "gthread", "--threads", "4",
                 "--timeout", "60", "--graceful-timeout", "10"],
         "worker": worker,
         "beat": [python, "-m", "celery", "-A", "opsdesk", "beat", "--loglevel", "INFO",

@@ -240,7 +240,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "opsdesk.core.pagination.QuerySearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "opsdesk.core.pagination.StableOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "opsdesk.core.pagination.Pagination",
     "PAGE_SIZE": 50,

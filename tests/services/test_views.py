@@ -152,3 +152,36 @@ def test_notifications_page_marks_read(client, users, team, django_capture_on_co
     assert response["Location"] == service.get_absolute_url()
     note.refresh_from_db()
     assert note.read_at is not None
+
+
+def test_dependencies_are_typed_as_keys(client, users, team):
+    ServiceFactory(owner_team=team, slug="postgres", name="PostgreSQL")
+    ServiceFactory(owner_team=team, slug="kafka", name="Kafka")
+    client.force_login(users["manager"])
+    data = {**TestServicePages().form_data(team), "depends_on": "postgres, nope"}
+    response = client.post("/services/new/", data)
+    assert response.status_code == 422 and "No service with the key nope" in response.content.decode()
+    data["depends_on"] = "kafka, postgres"
+    client.post("/services/new/", data)
+    service = Service.objects.get(slug="checkout")
+    assert sorted(s.slug for s in service.depends_on.all()) == ["kafka", "postgres"]
+    form = client.get(f"/services/{service.pk}/edit/").content.decode()
+    assert 'value="kafka, postgres"' in form and "<option" not in form.split('name="depends_on"')[1][:200]
+
+
+def test_a_hub_lists_a_bounded_number_of_dependents(client, users, team, settings):
+    from opsdesk.services.views import ServiceUI
+
+    hub = ServiceFactory(owner_team=team, name="Hub", status="active")
+    for _ in range(ServiceUI.LINKS_SHOWN + 3):
+        ServiceFactory(owner_team=team, depends_on=[hub])
+    client.force_login(users["viewer"])
+    page = client.get(hub.get_absolute_url()).content.decode()
+    assert "and 3 more" in page
+
+
+def test_tag_filter_lists_each_service_once(client, users, team):
+    ServiceFactory(owner_team=team, name="Both", tags=["a", "b"])
+    client.force_login(users["viewer"])
+    page = client.get("/services/", {"tag": ["a", "b"]}).content.decode()
+    assert page.count(">Both<") == 1

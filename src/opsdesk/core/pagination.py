@@ -15,3 +15,14 @@ class QuerySearchFilter(filters.SearchFilter):
     """`?q=` search over the viewset's `search_fields`."""
 
     search_param = "q"
+
+
+class StableOrderingFilter(filters.OrderingFilter):
+    """`?ordering=` with the primary key as the last key, so equal values never make a page repeat or
+    skip records."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if ordering and not any(field.lstrip("-") in {"id", "pk"} for field in ordering):
+            ordering.append("-id" if ordering[-1].startswith("-") else "id")
+        return ordering

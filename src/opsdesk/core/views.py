@@ -77,6 +77,7 @@ class RecordUI:
     prefetch_related: tuple[str, ...] = ()
     default_sort = "-id"
     workflow: Workflow | None = None
+    distinct_filters: tuple[str, ...] = ()  # filters over to-many relations (they need DISTINCT)
     view_role = "viewer"
     create_role = "manager"
     edit_role = "manager"
@@ -211,7 +212,9 @@ class RecordListView(UIView):
         if sort.removeprefix("-") not in sortable:
             sort = ui.default_sort
         queryset = queryset.order_by(sort, "-id" if sort.lstrip("-") != "id" else sort)
-        return ui, queryset.distinct() if q or (filterset is not None and filterset.is_bound) else queryset, \
+        # DISTINCT only where a filter joins a to-many relation: it makes the page's COUNT far dearer.
+        needs_distinct = any(request.GET.get(name) for name in ui.distinct_filters)
+        return ui, queryset.distinct() if needs_distinct else queryset, \
             filterset, q, sort
 
     def get(self, request):

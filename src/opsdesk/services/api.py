@@ -1,3 +1,4 @@
+from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -44,7 +45,8 @@ class ServiceSerializer(serializers.ModelSerializer):
 class ServiceViewSet(RecordViewSet):
     """Business and technical services. Transitions: activate, retire (reason), reinstate (reason)."""
 
-    queryset = Service.objects.with_ranks().select_related("owner_team").prefetch_related("depends_on", "tags")
+    queryset = Service.objects.with_ranks().select_related("owner_team").prefetch_related(
+        Prefetch("depends_on", queryset=Service.objects.only("id", "slug")), "tags")
     serializer_class = ServiceSerializer
     filterset_class = ServiceFilterSet
     search_fields = ["number", "name", "slug", "description"]

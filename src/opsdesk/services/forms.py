@@ -8,6 +8,21 @@ from opsdesk.core.forms import RecordForm
 from .models import Service
 
 
+class DependsOnField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("Keys of the services this one needs, comma separated, e.g. postgres, kafka"))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        keys = sorted({k.strip() for k in (super().clean(value) or "").split(",") if k.strip()})
+        found = list(Service.objects.filter(slug__in=keys))
+        missing = sorted(set(keys) - {s.slug for s in found})
+        if missing:
+            raise ValidationError(_("No service with the key %(keys)s.") % {"keys": ", ".join(missing)})
+        return found
+
+
 class ServiceForm(RecordForm):
     support_hours = forms.CharField(
         label=_("Support hours"), required=False,
@@ -18,16 +33,15 @@ class ServiceForm(RecordForm):
         model = Service
         fields = ["name", "slug", "kind", "owner_team", "tier", "criticality", "description", "support_hours",
                   "support_time_zone", "depends_on", "runbook_url", "dashboard_url", "repository_url", "tags"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 4}),
-                   "depends_on": forms.SelectMultiple(attrs={"size": 6})}
+        widgets = {"description": forms.Textarea(attrs={"rows": 4})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Keys, not a <select> of the whole catalogue: that would be megabytes at 20,000 services.
+        self.fields["depends_on"] = DependsOnField(label=_("Depends on"))
         if self.instance.pk:
             self.initial["support_hours"] = self.instance.support_hours_text
-            self.fields["depends_on"].queryset = Service.objects.exclude(pk=self.instance.pk).exclude(status="retired")
-        else:
-            self.fields["depends_on"].queryset = Service.objects.exclude(status="retired")
+            self.initial["depends_on"] = ", ".join(s.slug for s in self.instance.depends_on.only("slug"))
         self.fields["support_time_zone"].validators = [weekly_hours.validate_time_zone]
 
     def clean_support_hours(self):

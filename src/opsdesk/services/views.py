@@ -24,6 +24,7 @@ class ServiceUI(RecordUI):
     select_related = ("owner_team",)
     prefetch_related = ("tags",)
     default_sort = "name"
+    distinct_filters = ("tag",)
     columns = [
         Column("number", _("Number"), sort="id", link=True),
         Column("name", _("Name"), sort="name", link=True),
@@ -82,9 +83,18 @@ class ServiceUI(RecordUI):
 
     render_support.label = _("Support hours")
 
-    def _service_links(self, items):
-        return format_html_join(", ", '<a href="{}">{}</a>', ((s.get_absolute_url(), str(s)) for s in items)) \
-            or "—"
+    LINKS_SHOWN = 50
+
+    def _service_links(self, queryset):
+        """At most LINKS_SHOWN links (a hub service can be needed by thousands), then a count."""
+        items = list(queryset.only("id", "number", "name").order_by("name")[: self.LINKS_SHOWN + 1])
+        links = format_html_join(", ", '<a href="{}">{}</a>',
+                                 ((s.get_absolute_url(), str(s)) for s in items[: self.LINKS_SHOWN]))
+        if len(items) > self.LINKS_SHOWN:
+            more = queryset.count() - self.LINKS_SHOWN
+            links = format_html('{} <span class="text-body-secondary">{}</span>', links,
+                                _("and %(n)s more") % {"n": more})
+        return links or "—"
 
     def render_depends_on(self, service):
         return self._service_links(service.depends_on.all())
