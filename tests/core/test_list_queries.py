@@ -70,3 +70,24 @@ def test_api_list_queries_do_not_grow(api, users, kind, url):
 def test_page_list_queries_do_not_grow(client, users, kind, url):
     client.force_login(users["admin"])
     assert_queries_do_not_grow(client, url, kind, users["admin"], api=False)
+
+
+@pytest.mark.parametrize("action", ["history", "comments"])
+def test_history_and_comments_queries_do_not_grow(api, users, action):
+    from opsdesk.core.comments import add_comment
+    from opsdesk.services import services
+
+    service = ServiceFactory()
+    client = api(users["admin"])
+    url = f"/api/v1/services/{service.pk}/{action}/"
+    add_comment(service, actor=ACTOR, body="first")
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    for n in range(12):
+        add_comment(service, actor=ACTOR, body=f"note {n}")
+        services.update_service(service, actor=ACTOR, data={"description": f"v{n}"})
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(url)
+    assert response.json()["count"] >= 12
+    assert len(many) == len(one), [q["sql"] for q in many.captured_queries]

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .events import event_url
 from .models import Delivery
@@ -78,10 +79,10 @@ def send_webhook(delivery: Delivery) -> None:
 def _text(delivery: Delivery) -> tuple[str, str]:
     body = event_body(delivery)
     subject = f"[Opsdesk] {body['event']}: {body['object']['repr']}".strip()
-    lines = [f"Event: {body['event']}", f"Record: {body['object']['repr']}", f"By: {body['actor']}",
-             f"At: {body['occurred_at']}"]
+    lines = [_("Event: %(v)s") % {"v": body["event"]}, _("Record: %(v)s") % {"v": body["object"]["repr"]},
+             _("By: %(v)s") % {"v": body["actor"]}, _("At: %(v)s") % {"v": body["occurred_at"]}]
     if body["object"]["url"]:
-        lines.append(f"Open: {body['object']['url']}")
+        lines.append(_("Open: %(v)s") % {"v": body["object"]["url"]})
     if body["payload"]:
         lines.append("")
         lines.extend(f"{k}: {v}" for k, v in body["payload"].items())
