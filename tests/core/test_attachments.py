@@ -59,3 +59,17 @@ def test_viewers_cannot_attach(client, users, team):
                            {"file": SimpleUploadedFile("a.txt", b"hello")})
     assert response.status_code == 403
     assert not Attachment.objects.exists()
+
+
+def test_a_failed_attach_leaves_no_file(users, team, settings, monkeypatch):
+    from opsdesk.core import audit, comments
+    from opsdesk.core.actors import Actor
+
+    service = ServiceFactory(owner_team=team)
+    monkeypatch.setattr(audit, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db went away")))
+    with pytest.raises(RuntimeError):
+        comments.add_attachment(service, actor=Actor.system("test"),
+                                upload=SimpleUploadedFile("notes.txt", b"hello"))
+    assert not Attachment.objects.exists()
+    stored = [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+    assert stored == []

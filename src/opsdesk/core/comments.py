@@ -88,8 +88,12 @@ def add_attachment(obj, *, actor: Actor, upload) -> Attachment:
                                 mime_type=mime, size=upload.size, sha256=digest.hexdigest(), uploaded_by=actor.user,
                                 actor_label=actor.label)
         attachment.file.save(upload.name, upload, save=False)
-        attachment.save()
-        audit.record(obj, actor=actor, action="attach", changes={"attachment": [None, attachment.filename]})
+        try:
+            attachment.save()
+            audit.record(obj, actor=actor, action="attach", changes={"attachment": [None, attachment.filename]})
+        except Exception:
+            attachment.file.delete(save=False)  # the row is rolled back: do not leave its file behind
+            raise
     return attachment
 
 
