@@ -28,24 +28,34 @@ def cmd_init(args) -> int:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     print("Database is up to date.")
-    if not User.objects.filter(username="admin").exists():
-        password = generate_password()
-        create_user(actor=Actor.system("init"), username="admin", password=password, role="admin",
-                    is_superuser=True, first_name="Opsdesk", last_name="Administrator")
+    from pathlib import Path
+
+    from django.db import transaction
+
+    from opsdesk.accounts.models import Team
+    from opsdesk.core import config_as_code
+
+    password = None
+    defaults_loaded = 0
+    with transaction.atomic():
+        if not User.objects.filter(username="admin").exists():
+            password = generate_password()
+            create_user(actor=Actor.system("init"), username="admin", password=password, role="admin",
+                        is_superuser=True, first_name="Opsdesk", last_name="Administrator")
+        if password and not Team.objects.exists():
+            # Defaults go into an empty installation only: never over configuration someone made.
+            defaults = Path(config_as_code.__file__).parent / "defaults" / "defaults.yaml"
+            defaults_loaded = len(config_as_code.apply_document(config_as_code.load(defaults.read_text()),
+                                                               actor=Actor.system("init")))
+    if password:
         print("")
         print("  First administrator created. This password is shown once:")
         print("    user:     admin")
         print(f"    password: {password}")
         print("  Change it after logging in (top right menu > Change password).")
         print("")
-        from pathlib import Path
-
-        from opsdesk.core import config_as_code
-
-        defaults = Path(config_as_code.__file__).parent / "defaults" / "defaults.yaml"
-        changes = config_as_code.apply_document(config_as_code.load(defaults.read_text()),
-                                                actor=Actor.system("init"))
-        print(f"Default configuration loaded ({len(changes)} items): a first team, Operations.")
+        if defaults_loaded:
+            print(f"Default configuration loaded ({defaults_loaded} items): a first team, Operations.")
     else:
         print("Administrator exists; nothing to create.")
     return 0

@@ -31,7 +31,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 DATA_DIR = Path(env("DATA_DIR", "./var")).resolve()
 if not DATA_DIR.exists():
     # Private: it holds the database (password hashes, channel secrets), the secret key and attachments.
-    DATA_DIR.mkdir(parents=True, mode=0o700)
+    DATA_DIR.mkdir(parents=True, mode=0o700, exist_ok=True)
 
 
 def _secret_key() -> str:

@@ -153,3 +153,97 @@ def test_readyz_does_not_leak_error_text(client):
     finally:
         app.conf.broker_url = original
     assert "hunter2" not in body and "unreachable" in body
+
+
+def test_membership_form_offers_only_grantable_roles(client, users, team):
+    client.force_login(users["team_manager"])
+    page = client.get(f"/accounts/teams/{team.pk}/").content.decode()
+    roles = page.split('id="member-role"')[1].split("</select>")[0]
+    assert 'value="manager"' in roles and 'value="admin"' not in roles
+
+
+def test_non_numeric_ids_are_not_errors(client, users):
+    client.force_login(users["viewer"])
+    assert client.post("/notifications/", {"id": "abc"}).status_code == 404
+    assert client.post("/accounts/profile/", {"what": "unsubscribe", "subscription": "abc"}).status_code == 302
+    assert client.post("/saved-filters/", {"delete": "abc", "next": "/services/"}).status_code == 302
+
+
+def test_channel_attachments_follow_the_channel_pages_role(client, users):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from opsdesk.core.comments import add_attachment
+    from opsdesk.core.models import Attachment
+
+    channel = NotificationChannel.objects.create(name="c", kind="email", target="a@example.com")
+    add_attachment(channel, actor=ACTOR, upload=SimpleUploadedFile("runbook.txt", b"call the vendor"))
+    attachment = Attachment.objects.get()
+    client.force_login(users["viewer"])
+    assert client.get(f"/attachments/{attachment.pk}/").status_code == 403
+    client.force_login(users["admin"])
+    assert client.get(f"/attachments/{attachment.pk}/").status_code == 200
+
+
+def test_api_ordering_by_criticality_means_severity(api, users, team):
+    for crit in ("low", "critical"):
+        ServiceFactory(owner_team=team, criticality=crit)
+    results = api(users["viewer"]).get("/api/v1/services/", {"ordering": "-criticality"}).json()["results"]
+    assert [s["criticality"] for s in results] == ["low", "critical"]
+
+
+def test_init_never_overwrites_configuration(capsys):
+    from opsdesk.accounts.models import User
+    from opsdesk.cli import main
+
+    Team.objects.create(name="Operations", slug="ops-center")
+    assert main(["init"]) == 0
+    assert "password:" in capsys.readouterr().out
+    assert Team.objects.count() == 1 and User.objects.filter(username="admin").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_editing_a_dependent_while_retiring_its_dependency_never_deadlocks(team):
+    """Two writers, opposite intents: one edits A (which depends on B), one retires B. Either order
+    is fine; a deadlock or any other database error is not."""
+    import threading
+
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    errors = []
+    for attempt in range(4):
+        base = ServiceFactory(owner_team=team, status="active", slug=f"base-{attempt}")
+        dependent = ServiceFactory(owner_team=team, status="active", depends_on=[base])
+        barrier = threading.Barrier(2)
+
+        def edit(dep=dependent, b=base, barrier=barrier):
+            try:
+                barrier.wait()
+                services.update_service(Service.objects.get(pk=dep.pk), actor=ACTOR,
+                                        data={"description": "edited", "depends_on": [b]})
+            except (ValidationError, TransitionNotAllowed):
+                pass
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        def retire(b=base, barrier=barrier):
+            try:
+                barrier.wait()
+                services.retire_service(Service.objects.get(pk=b.pk), actor=ACTOR, reason="x")
+            except (ValidationError, TransitionNotAllowed):
+                pass
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=edit), threading.Thread(target=retire)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        base.refresh_from_db()
+        assert base.status == "active", "B is still needed by A, so it cannot be retired"

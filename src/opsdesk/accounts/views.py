@@ -110,7 +110,11 @@ class TeamUI(RecordUI):
     update_service = staticmethod(services.update_team_from)
 
     def extra_context(self, team, user):
-        return {"all_users": User.objects.filter(is_active=True).order_by("username")}
+        from opsdesk.core.permissions import RANK, ROLES, role_for
+
+        own = role_for(user, team)
+        grantable = [(value, label) for value, label in ROLES if own and RANK[value] <= RANK[own]]
+        return {"all_users": User.objects.filter(is_active=True).order_by("username"), "grantable_roles": grantable}
 
     def render_member_list(self, team):
         return format_html_join(", ", "{} ({})", ((m.user.username, m.get_role_display())

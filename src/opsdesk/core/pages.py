@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -91,6 +92,8 @@ class NotificationsView(LoginRequiredMixin, View):
 
     def post(self, request):
         if request.POST.get("id"):
+            if not request.POST["id"].isdigit():
+                raise Http404
             notification = get_object_or_404(Notification, user=request.user, pk=request.POST["id"])
             personal.mark_read(request.user, notification.pk)
             if notification.url and notification.url.startswith("/"):

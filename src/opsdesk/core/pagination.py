@@ -22,7 +22,9 @@ class StableOrderingFilter(filters.OrderingFilter):
     skip records."""
 
     def get_ordering(self, request, queryset, view):
-        ordering = list(super().get_ordering(request, queryset, view) or [])
+        aliases = getattr(view, "ordering_aliases", {})
+        ordering = [f"{'-' if f.startswith('-') else ''}{aliases.get(f.lstrip('-'), f.lstrip('-'))}"
+                    for f in super().get_ordering(request, queryset, view) or []]
         if ordering and not any(field.lstrip("-") in {"id", "pk"} for field in ordering):
             ordering.append("-id" if ordering[-1].startswith("-") else "id")
         return ordering

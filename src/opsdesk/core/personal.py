@@ -15,8 +15,12 @@ def subscribe(user, *, event_type: str, in_app: bool = True, email: bool = False
     return subscription
 
 
+def _id(value) -> int | None:
+    return int(value) if str(value or "").isdigit() else None
+
+
 def unsubscribe(user, subscription_id) -> int:
-    deleted, _ = Subscription.objects.filter(user=user, pk=subscription_id).delete()
+    deleted, _ = Subscription.objects.filter(user=user, pk=_id(subscription_id)).delete()
     return deleted
 
 
@@ -27,7 +31,7 @@ def save_filter(user, *, list_key: str, name: str, query: str) -> SavedFilter:
 
 
 def delete_filter(user, filter_id) -> int:
-    deleted, _ = SavedFilter.objects.filter(user=user, pk=filter_id).delete()
+    deleted, _ = SavedFilter.objects.filter(user=user, pk=_id(filter_id)).delete()
     return deleted
 
 
@@ -35,5 +39,5 @@ def mark_read(user, notification_id=None) -> int:
     """Mark one notification (or all unread ones) of `user` as read; returns how many changed."""
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
     if notification_id is not None:
-        unread = unread.filter(pk=notification_id)
+        unread = unread.filter(pk=_id(notification_id))
     return unread.update(read_at=timezone.now())

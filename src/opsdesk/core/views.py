@@ -63,6 +63,9 @@ class Column:
         return "" if value is None else str(value)
 
 
+UI_BY_MODEL: dict[type, type] = {}  # filled by RecordUI.urls(): who may see which record type
+
+
 class RecordUI:
     """What a module declares to get list, detail, create, edit, CSV export, history and transitions."""
 
@@ -153,6 +156,7 @@ class RecordUI:
 
     @classmethod
     def urls(cls):
+        UI_BY_MODEL[cls.model] = cls
         ui, p, n = cls, cls.path_prefix, cls.url_prefix
         patterns = [
             path(f"{p}", RecordListView.as_view(ui=ui), name=f"{n}list"),
@@ -455,7 +459,8 @@ class AttachmentDownloadView(LoginRequiredMixin, View):
     def get(self, request, pk):
         attachment = get_object_or_404(Attachment, pk=pk)
         record = attachment.record
-        if record is None or not can(request.user, "viewer", record):
+        ui = UI_BY_MODEL.get(type(record))
+        if record is None or not can(request.user, ui.view_role if ui else "viewer", record):
             raise PermissionDenied
         response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename,
                                 content_type=attachment.mime_type)

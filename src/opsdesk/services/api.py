@@ -51,7 +51,8 @@ class ServiceViewSet(RecordViewSet):
     filterset_class = ServiceFilterSet
     search_fields = ["number", "name", "slug", "description"]
     # id: the order of the numbers; criticality_rank: critical first (criticality alone sorts by name)
-    ordering_fields = ["id", "name", "tier", "criticality_rank", "status", "created_at", "updated_at"]
+    ordering_fields = ["id", "name", "tier", "criticality", "criticality_rank", "status", "created_at", "updated_at"]
+    ordering_aliases = {"criticality": "criticality_rank"}
     ordering = ["name"]
     workflow = SERVICE_WORKFLOW
     create_service = staticmethod(services.create_service)

@@ -52,7 +52,10 @@ def _record_transition_fields(service: Service, transition, data: dict) -> None:
         raise ValidationError({"reason": _("The reason is limited to 500 characters.")})
     service.status_reason = reason
     if transition.name == "retire":
-        active_dependents = list(service.dependents.select_for_update().exclude(status="retired").order_by("name"))
+        # A plain read: this service's row is locked, and anyone adding it as a dependency must lock it
+        # first (_check_dependencies), so no new dependent can appear. Locking the dependents too would
+        # take the locks in the opposite order to an edit of a dependent, and deadlock.
+        active_dependents = list(service.dependents.exclude(status="retired").order_by("name"))
         if active_dependents:
             raise TransitionNotAllowed(
                 _("Cannot retire %(svc)s: %(deps)s still depend on it.")
