@@ -19,22 +19,19 @@ def _setup():
 
 def cmd_init(args) -> int:
     _setup()
-    from django.core.management import call_command
+    from pathlib import Path
 
-    from opsdesk.accounts.models import User
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from opsdesk.accounts.models import Team, User
     from opsdesk.accounts.services import create_user, generate_password
+    from opsdesk.core import config_as_code
     from opsdesk.core.actors import Actor
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     print("Database is up to date.")
-    from pathlib import Path
-
-    from django.db import transaction
-
-    from opsdesk.accounts.models import Team
-    from opsdesk.core import config_as_code
-
     password = None
     defaults_loaded = 0
     with transaction.atomic():

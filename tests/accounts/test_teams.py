@@ -25,12 +25,6 @@ class TestTeamAPI(APIRecordTests):
     def update_payload(self):
         return {"description": "Keeps the lights on"}
 
-    def test_status_cannot_be_patched(self, api, users, team):
-        """Teams have no status."""
-
-    def test_team_role_applies_only_to_that_teams_records(self, api, users, team, other_team):
-        """Team records are the teams themselves; covered by test_team_lead_manages_membership."""
-
 
 def test_team_manager_manages_membership_in_the_ui(client, users, team, other_team):
     client.force_login(users["team_manager"])

@@ -1,14 +1,14 @@
 import pytest
 
 from opsdesk.core.audit import history_for
-from opsdesk.core.testing import APIRecordTests
+from opsdesk.core.testing import APIRecordTests, TeamScopedAPITests, WorkflowAPITests
 from opsdesk.services.models import Service
 from tests.services.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db
 
 
-class TestServiceAPI(APIRecordTests):
+class TestServiceAPI(APIRecordTests, TeamScopedAPITests, WorkflowAPITests):
     endpoint = "/api/v1/services/"
     factory = ServiceFactory
     team_field = "owner_team"

@@ -185,3 +185,11 @@ def test_tag_filter_lists_each_service_once(client, users, team):
     client.force_login(users["viewer"])
     page = client.get("/services/", {"tag": ["a", "b"]}).content.decode()
     assert page.count(">Both<") == 1
+
+
+def test_every_form_field_is_styled(client, users, team):
+    client.force_login(users["manager"])
+    service = ServiceFactory(owner_team=team)
+    form = client.get(f"/services/{service.pk}/edit/").context["form"]
+    unstyled = [name for name, field in form.fields.items() if "form-" not in field.widget.attrs.get("class", "")]
+    assert unstyled == []

@@ -19,7 +19,7 @@ from rest_framework import serializers
 from . import audit, events, records
 from .actors import Actor
 from .api import RecordViewSet
-from .forms import RecordForm
+from .forms import CommaListField, RecordForm
 from .models import NotificationChannel
 from .permissions import has_role
 from .views import Column, RecordUI
@@ -108,17 +108,8 @@ def send_test(channel: NotificationChannel, *, actor: Actor):
     return event
 
 
-class EventTypesField(forms.CharField):
-    def prepare_value(self, value):
-        return ", ".join(value) if isinstance(value, list) else value
-
-    def clean(self, value):
-        value = super().clean(value)
-        return [p.strip() for p in (value or "").split(",") if p.strip()]
-
-
 class ChannelForm(RecordForm):
-    event_types = EventTypesField(label=gettext_lazy("Event types"), initial="*",
+    event_types = CommaListField(label=gettext_lazy("Event types"), initial="*", required=True,
                                   help_text=gettext_lazy("Comma separated patterns, e.g. service.*, team.created"))
     secret = forms.CharField(label=gettext_lazy("Signing secret"), required=False,
                              widget=forms.PasswordInput(render_value=False),

@@ -6,22 +6,42 @@ from django.core.validators import validate_slug
 from django.utils.translation import gettext_lazy as _
 
 
-class TagsField(forms.CharField):
+class CommaListField(forms.CharField):
+    """A list typed as "a, b, c": keyboard-friendly, and bounded however large the choice is.
+    Subclasses turn the items into values in `convert()`; `shown()` is how a value is written back."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
-        kwargs.setdefault("help_text", _("Comma separated, e.g. payments, customer-facing"))
         super().__init__(**kwargs)
+
+    def shown(self, item) -> str:
+        return str(item)
 
     def prepare_value(self, value):
         if hasattr(value, "all"):
-            return ", ".join(t.name for t in value.all())
-        if isinstance(value, list | tuple):
-            return ", ".join(getattr(t, "name", str(t)) for t in value)
+            value = value.all()
+        if isinstance(value, list | tuple) or hasattr(value, "model"):
+            return ", ".join(self.shown(item) for item in value)
         return value
 
+    def convert(self, items: list[str]):
+        return items
+
     def clean(self, value):
-        value = super().clean(value)
-        names = [n.strip().lower() for n in (value or "").split(",") if n.strip()]
+        items = [item.strip() for item in (super().clean(value) or "").split(",") if item.strip()]
+        return self.convert(items)
+
+
+class TagsField(CommaListField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", _("Comma separated, e.g. payments, customer-facing"))
+        super().__init__(**kwargs)
+
+    def shown(self, item) -> str:
+        return getattr(item, "name", str(item))
+
+    def convert(self, items):
+        names = [item.lower() for item in items]
         for name in names:
             validate_slug(name)
         return names
@@ -33,7 +53,7 @@ class RecordForm(forms.ModelForm):
         if "tags" in self.fields:
             self.fields["tags"] = TagsField(label=_("Tags"))
             if self.instance.pk:
-                self.initial["tags"] = ", ".join(t.name for t in self.instance.tags.all())
+                self.initial["tags"] = self.instance.tags.all()
         for field in self.fields.values():
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput):

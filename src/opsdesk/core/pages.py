@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
@@ -70,7 +69,7 @@ class SearchView(LoginRequiredMixin, View):
                 names = {f.name for f in model._meta.get_fields()}
                 condition = Q()
                 if "number" in names:
-                    if q.upper() == q.upper().strip() and "-" in q:
+                    if "-" in q:  # looks like a number (SVC-7): open the record itself
                         exact = model.objects.filter(number__iexact=q).first()
                         if exact is not None:
                             return redirect(exact.get_absolute_url())
@@ -122,8 +121,3 @@ class JobsView(LoginRequiredMixin, View):
         })
 
 
-def chart_json(data) -> str:
-    return json.dumps(data)
-
-
-__all__ = ["DashboardView", "SearchView", "NotificationsView", "JobsView", "_"]

@@ -3,7 +3,7 @@ and config-as-code sections. Each app registers itself in its AppConfig.ready().
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,6 @@ class RecordType:
     label: str
     search_fields: tuple[str, ...] = ("name",)
     order: int = 100
-    select_related: tuple[str, ...] = field(default_factory=tuple)
 
 
 AREAS: dict[str, Area] = {}

@@ -7,8 +7,6 @@ Fixtures `users`, `team`, `other_team` and `api` come from tests/conftest.py.
 
 from __future__ import annotations
 
-import json
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -24,7 +22,7 @@ class APIRecordTests:
     create_status = {"viewer": 403, "responder": 403, "manager": 201, "admin": 201}
     update_status = {"viewer": 403, "responder": 403, "manager": 200, "admin": 200}
     list_queries: int | None = None  # pinned query count of a list page (any number of rows)
-    transition: tuple[str, dict] | None = None  # a legal transition from the initial state, with its data
+    transition: tuple[str, dict] | None = None  # WorkflowAPITests: a legal transition from the initial state
     writer_role = "manager"  # the role that creates and edits in the life-cycle test
 
     def create_payload(self, team) -> dict:
@@ -92,16 +90,6 @@ class APIRecordTests:
             response = api(users[role]).patch(self.url(record), self.update_payload(), format="json")
             assert response.status_code == self.update_status[role], (role, response.content)
 
-    def test_team_role_applies_only_to_that_teams_records(self, api, users, team, other_team):
-        if not self.team_field:
-            return
-        own, foreign = self.make(team), self.make(other_team)
-        client = api(users["team_manager"])
-        assert client.patch(self.url(own), self.update_payload(), format="json").status_code == 200
-        assert client.patch(self.url(foreign), self.update_payload(), format="json").status_code == 403
-        assert client.post(self.endpoint, self.create_payload(team), format="json").status_code == 201
-        assert client.post(self.endpoint, self.create_payload(other_team), format="json").status_code == 403
-
     # --- the record's life: create, read with ETag, update, history -------------------------------------
     def test_create_read_update_is_logged_with_actor_and_values(self, api, users, team):
         client = api(users[self.writer_role])
@@ -129,29 +117,6 @@ class APIRecordTests:
             assert field in update["changes"]
             assert update["changes"][field][1] == value
 
-    def test_status_cannot_be_patched(self, api, users, team):
-        record = self.make(team)
-        before = record.status
-        response = api(users["admin"]).patch(self.url(record), {"status": "retired"}, format="json")
-        assert response.status_code == 400
-        assert "status" in response.json()["error"]["fields"]
-        record.refresh_from_db()
-        assert record.status == before
-
-    def test_transition_and_illegal_transition(self, api, users, team):
-        if self.transition is None:
-            return
-        name, data = self.transition
-        record = self.make(team)
-        client = api(users["admin"])
-        response = client.post(self.url(record, name.replace("_", "-")), data, format="json")
-        assert response.status_code == 200, response.content
-        assert history_for(record).first().action == name
-        again = client.post(self.url(record, name.replace("_", "-")), data, format="json")
-        assert again.status_code == 409
-        assert again.json()["error"]["code"] == "conflict"
-        assert again.json()["error"]["message"]
-
     # --- bounded reads ---------------------------------------------------------------------------------
     def test_list_query_count_does_not_grow_with_rows(self, api, users, team):
         client = api(users["viewer"])
@@ -167,6 +132,45 @@ class APIRecordTests:
         assert len(many) == len(one), [q["sql"] for q in many.captured_queries]
         if self.list_queries is not None:
             assert len(many) == self.list_queries, [q["sql"] for q in many.captured_queries]
+
+
+class TeamScopedAPITests:
+    """For record types that belong to a team (TEAM_FIELD): a team role counts for that team only.
+    Combine with APIRecordTests and set `team_field`."""
+
+    def test_team_role_applies_only_to_that_teams_records(self, api, users, team, other_team):
+        own, foreign = self.make(team), self.make(other_team)
+        client = api(users["team_manager"])
+        assert client.patch(self.url(own), self.update_payload(), format="json").status_code == 200
+        assert client.patch(self.url(foreign), self.update_payload(), format="json").status_code == 403
+        assert client.post(self.endpoint, self.create_payload(team), format="json").status_code == 201
+        assert client.post(self.endpoint, self.create_payload(other_team), format="json").status_code == 403
+
+
+class WorkflowAPITests:
+    """For record types with a declared workflow: the status is read-only and transitions are
+    checked. Combine with APIRecordTests and set `transition`."""
+
+    def test_status_cannot_be_patched(self, api, users, team):
+        record = self.make(team)
+        before = record.status
+        response = api(users["admin"]).patch(self.url(record), {"status": "retired"}, format="json")
+        assert response.status_code == 400
+        assert "status" in response.json()["error"]["fields"]
+        record.refresh_from_db()
+        assert record.status == before
+
+    def test_transition_and_illegal_transition(self, api, users, team):
+        name, data = self.transition
+        record = self.make(team)
+        client = api(users["admin"])
+        response = client.post(self.url(record, name.replace("_", "-")), data, format="json")
+        assert response.status_code == 200, response.content
+        assert history_for(record).first().action == name
+        again = client.post(self.url(record, name.replace("_", "-")), data, format="json")
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "conflict"
+        assert again.json()["error"]["message"]
 
 
 class PageRecordTests:
@@ -233,7 +237,3 @@ class PageRecordTests:
         assert "is-invalid" in invalid.content.decode()
         response = client.post(f"{self.list_url}new/", self.form_data(team))
         assert response.status_code == 302, response.content.decode()[:3000]
-
-
-def json_body(response) -> dict:
-    return json.loads(response.content)

@@ -125,6 +125,8 @@ class RecordUI:
                 value = getattr(record, f"get_{name}_display")()
             else:
                 value = getattr(record, name)
+            if isinstance(value, bool):
+                value = _("Yes") if value else _("No")
             rows.append((label, value))
         return rows
 
@@ -182,9 +184,6 @@ class UIView(LoginRequiredMixin, View):
 
     def actor(self) -> Actor:
         return Actor.for_user(self.request.user)
-
-    def url(self, name, *args):
-        return reverse(self.ui.url_name(name), args=args)
 
 
 def _querystring(params, **changes) -> str:

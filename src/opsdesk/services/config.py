@@ -57,8 +57,8 @@ class ServiceSection(Section):
             items.append(item)
         return items
 
-    def _fields(self, item: dict) -> dict:
-        team = Team.objects.filter(slug=item["owner_team"]).first()
+    def _fields(self, item: dict, teams: dict) -> dict:
+        team = teams.get(item["owner_team"])
         if team is None:
             raise ValidationError({f"services/{item['slug']}/owner_team": f"no team with key {item['owner_team']!r}"})
         fields = {"name": item["name"], "owner_team": team}
@@ -87,14 +87,18 @@ class ServiceSection(Section):
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
         changes: list[Change] = []
         by_slug: dict[str, Service] = {}
+        # Read what the file names in two queries, not a few per item.
+        teams = {t.slug: t for t in Team.objects.filter(slug__in={i["owner_team"] for i in items})}
+        existing = {s.slug: s for s in Service.objects.filter(slug__in=[i["slug"] for i in items])
+                    .select_related("owner_team").prefetch_related("tags", "depends_on")}
         for item in items:
             slug = item["slug"]
             try:
-                fields = self._fields(item)
+                fields = self._fields(item, teams)
             except ValidationError as exc:
                 raise ValidationError({f"services/{slug}": exc.messages})
             wanted = item.get("status")
-            service = Service.objects.filter(slug=slug).first()
+            service = existing.get(slug)
             if service is None:
                 before_status = None
                 service = services.create_service(actor=actor, data={"slug": slug, **fields})

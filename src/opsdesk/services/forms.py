@@ -3,19 +3,21 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from opsdesk.core import weekly_hours
-from opsdesk.core.forms import RecordForm
+from opsdesk.core.forms import CommaListField, RecordForm
 
 from .models import Service
 
 
-class DependsOnField(forms.CharField):
+class DependsOnField(CommaListField):
     def __init__(self, **kwargs):
-        kwargs.setdefault("required", False)
         kwargs.setdefault("help_text", _("Keys of the services this one needs, comma separated, e.g. postgres, kafka"))
         super().__init__(**kwargs)
 
-    def clean(self, value):
-        keys = sorted({k.strip() for k in (super().clean(value) or "").split(",") if k.strip()})
+    def shown(self, service) -> str:
+        return service.slug
+
+    def convert(self, items):
+        keys = sorted(set(items))
         found = list(Service.objects.filter(slug__in=keys))
         missing = sorted(set(keys) - {s.slug for s in found})
         if missing:
@@ -24,6 +26,8 @@ class DependsOnField(forms.CharField):
 
 
 class ServiceForm(RecordForm):
+    # Keys, not a <select> of the whole catalogue: that would be megabytes at 20,000 services.
+    depends_on = DependsOnField(label=_("Depends on"))
     support_hours = forms.CharField(
         label=_("Support hours"), required=False,
         help_text=_("For example “mon-fri 08:00-18:00; sat 09:00-13:00” or “24x7”. Empty: no support hours."),
@@ -37,11 +41,9 @@ class ServiceForm(RecordForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Keys, not a <select> of the whole catalogue: that would be megabytes at 20,000 services.
-        self.fields["depends_on"] = DependsOnField(label=_("Depends on"))
         if self.instance.pk:
             self.initial["support_hours"] = self.instance.support_hours_text
-            self.initial["depends_on"] = ", ".join(s.slug for s in self.instance.depends_on.only("slug"))
+            self.initial["depends_on"] = self.instance.depends_on.only("slug")
         self.fields["support_time_zone"].validators = [weekly_hours.validate_time_zone]
 
     def clean_support_hours(self):

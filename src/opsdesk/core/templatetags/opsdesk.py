@@ -42,10 +42,6 @@ def action_icon(action):
     return ACTION_ICONS.get(action, "arrow-right-circle")
 
 
-@register.simple_tag
-def cell(value):
-    return value
-
 
 @register.filter
 def filesize(n):
