@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "opsdesk.core",
     "opsdesk.accounts",
     "opsdesk.services",
+    "opsdesk.cmdb",
 ]
 
 MIDDLEWARE = [

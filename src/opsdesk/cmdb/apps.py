@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CmdbConfig(AppConfig):
+    name = "opsdesk.cmdb"
+    label = "cmdb"
+    verbose_name = _("Configuration management")
+
+    def ready(self):
+        from opsdesk.core import registry
+
+        from . import tasks  # noqa: F401  (timer handlers)
+        from .models import ConfigurationItem
+
+        # registry.register_area(registry.Area("cmdb", _("CMDB"), "cmdb:list", icon="hdd-network", order=20))
+        registry.register_record_type(registry.RecordType(
+            ConfigurationItem, _("Configuration items"), ("name", "serial_number", "asset_tag", "identifiers"),
+            order=20))

@@ -1,0 +1,6 @@
+"""The CMDB pages, under /cmdb/ (namespace "cmdb")."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "cmdb"
+urlpatterns = []
