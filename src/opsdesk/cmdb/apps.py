@@ -13,7 +13,15 @@ class CmdbConfig(AppConfig):
         from . import tasks  # noqa: F401  (timer handlers)
         from .models import ConfigurationItem
 
-        # registry.register_area(registry.Area("cmdb", _("CMDB"), "cmdb:list", icon="hdd-network", order=20))
+        registry.register_area(registry.Area("cmdb", _("CMDB"), "cmdb:list", icon="hdd-network", order=20, children=(
+            (_("Configuration items"), "cmdb:list"),
+            (_("Service map"), "cmdb:map"),
+            (_("Imports"), "cmdb:import_list"),
+            (_("Configuration audits"), "cmdb:audit_dashboard"),
+            (_("Classes"), "cmdb:class_list"),
+            (_("Attributes"), "cmdb:attribute_list"),
+            (_("Relationship types"), "cmdb:reltype_list"),
+        )))
         registry.register_record_type(registry.RecordType(
             ConfigurationItem, _("Configuration items"), ("name", "serial_number", "asset_tag", "identifiers"),
             order=20))

@@ -68,7 +68,8 @@ def convert(definition: AttributeDefinition, value):
             raise ValidationError(_("Expected a number, got “%(value)s”.") % {"value": value}) from None
         if not number.is_finite():
             raise ValidationError(_("Expected a finite number."))
-        return str(number)
+        # A JSON number, so that filters compare numerically on every database.
+        return int(number) if number == number.to_integral_value() else float(number)
     if kind == "date":
         if isinstance(value, datetime.date):
             return value.isoformat()

@@ -44,11 +44,40 @@ change_authorisers: list[Callable[[ConfigurationItem, list[str], datetime.dateti
 # --- classes, attributes, relationship types ---------------------------------------------------------
 
 def create_class(*, actor: Actor, data: dict) -> CIClass:
-    return records.create_record(CIClass, actor=actor, fields=data, audited=CLASS_AUDITED)
+    """`data["attributes"]` (optional): attribute definitions created with the class, all or none."""
+    data = dict(data)
+    attributes = data.pop("attributes", None) or []
+    with transaction.atomic():
+        ci_class = records.create_record(CIClass, actor=actor, fields=data, audited=CLASS_AUDITED)
+        _put_attributes(ci_class, attributes, actor=actor)
+    return ci_class
 
 
 def update_class(ci_class: CIClass, *, actor: Actor, data: dict) -> CIClass:
-    return records.update_record(ci_class, actor=actor, fields=data, audited=CLASS_AUDITED)
+    """`data["attributes"]`: definitions to add or change, matched by key; none are removed."""
+    data = dict(data)
+    attributes = data.pop("attributes", None)
+    with transaction.atomic():
+        ci_class = records.update_record(ci_class, actor=actor, fields=data, audited=CLASS_AUDITED)
+        if attributes:
+            _put_attributes(ci_class, attributes, actor=actor)
+    return ci_class
+
+
+def _put_attributes(ci_class: CIClass, attributes: list[dict], *, actor: Actor) -> None:
+    existing = {d.key: d for d in ci_class.attribute_definitions.all()}
+    for index, item in enumerate(attributes):
+        item = {k: v for k, v in dict(item).items() if k != "ci_class"}
+        try:
+            if item.get("key") in existing:
+                update_attribute(existing[item["key"]], actor=actor, data=item)
+            else:
+                create_attribute(actor=actor, data={**item, "ci_class": ci_class})
+        except ValidationError as exc:
+            raise ValidationError({f"attributes.{item.get('key') or index}.{field}": messages
+                                   for field, messages in exc.message_dict.items()}) from None
+    if hasattr(ci_class, "_opsdesk_definitions"):
+        del ci_class._opsdesk_definitions
 
 
 def create_attribute(*, actor: Actor, data: dict) -> AttributeDefinition:
@@ -98,7 +127,7 @@ def _clean_ci_fields(fields: dict, ci: ConfigurationItem | None) -> None:
     """Validate the attributes against the (new) class; for an update, given attributes are merged
     into the current ones and a null value removes one."""
     ci_class = fields.get("ci_class") or (ci.ci_class if ci is not None else None)
-    if "attributes" in fields or (ci is not None and "ci_class" in fields):
+    if ci is None or "attributes" in fields or "ci_class" in fields:
         given = fields.get("attributes") or {}
         if not isinstance(given, dict):
             raise ValidationError({"attributes": _("An object of attribute values.")})
@@ -167,11 +196,16 @@ def _detect_unauthorised(ci, before, after, changed, status_before, change_refer
 
 
 def bulk_update_cis(cis, *, actor: Actor, data: dict) -> int:
-    """Apply the same edit to several CIs in one transaction: all or none."""
+    """Apply the same edit to several CIs in one transaction: all or none. `add_tags` adds tags to
+    each CI's own."""
     with transaction.atomic():
         count = 0
         for ci in cis:
-            update_ci(ci, actor=actor, data=dict(data))
+            fields = dict(data)
+            add_tags = fields.pop("add_tags", None)
+            if add_tags:
+                fields["tags"] = sorted({*(t.name for t in ci.tags.all()), *add_tags})
+            update_ci(ci, actor=actor, data=fields)
             count += 1
     return count
 

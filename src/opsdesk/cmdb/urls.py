@@ -1,6 +1,15 @@
 """The CMDB pages, under /cmdb/ (namespace "cmdb")."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import CIUI, AttributeUI, CIClassUI, RelateView, RelationshipTypeUI, UnrelateView
 
 app_name = "cmdb"
-urlpatterns = []
+urlpatterns = [
+    *CIUI.urls(),
+    path("<int:pk>/relationships/", RelateView.as_view(), name="relate"),
+    path("<int:pk>/relationships/<int:rel>/end/", UnrelateView.as_view(), name="unrelate"),
+    *CIClassUI.urls(),
+    *AttributeUI.urls(),
+    *RelationshipTypeUI.urls(),
+]

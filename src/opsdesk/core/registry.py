@@ -14,6 +14,8 @@ class Area:
     icon: str = "grid"
     order: int = 100
     admin_only: bool = False
+    # Pages of the area shown as a menu: ((label, url_name), ...); names that do not resolve are left out.
+    children: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,22 @@ class RecordUI:
     transition_service = None
     detail_template = "core/detail.html"
     list_template = "core/list.html"
+    # More detail tabs: [(key, label)]; each renders "<app_label>/_tab_<key>.html" with the context of
+    # `tab_context(key, record, request)`.
+    extra_tabs: list[tuple[str, str]] = []
+    # Bulk edit: a form whose filled-in fields are applied to every selected record through
+    # `bulk_update_service(records, actor=, data=)` in one transaction.
+    bulk_form_class = None
+    bulk_update_service = None
+    # Filters shown in the list's side panel (all of the filter set's when empty); the API takes all.
+    panel_filters: tuple[str, ...] = ()
+
+    def tab_context(self, key, record, request) -> dict:
+        return {}
+
+    def form_kwargs(self, request, record) -> dict:
+        """Extra keyword arguments for the form (e.g. what the page's query string chose)."""
+        return {}
 
     @classmethod
     def label_plural(cls) -> str:
@@ -142,6 +158,8 @@ class RecordUI:
         urls = {"list": reverse(cls.url_name("list"))}
         if cls.create_service is not None:
             urls["create"] = reverse(cls.url_name("create"))
+        if cls.bulk_update_service is not None:
+            urls["bulk_edit"] = reverse(cls.url_name("bulk_edit"))
         return urls
 
     @classmethod
@@ -173,6 +191,8 @@ class RecordUI:
         if cls.workflow is not None:
             patterns.append(path(f"{p}<int:pk>/transition/<slug:name>/", TransitionView.as_view(ui=ui),
                                  name=f"{n}transition"))
+        if cls.bulk_update_service is not None:
+            patterns.append(path(f"{p}bulk-edit/", BulkEditView.as_view(ui=ui), name=f"{n}bulk_edit"))
         return patterns
 
 
@@ -201,8 +221,12 @@ class RecordListView(UIView):
         ui = self.ui()
         queryset = ui.queryset()
         filterset = ui.filterset_class(request.GET or None, queryset=queryset) if ui.filterset_class else None
-        if filterset is not None:
-            queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset
+        if filterset is not None and filterset.is_bound and filterset.is_valid():
+            try:
+                queryset = filterset.qs
+            except ValidationError as exc:  # a filter that checks its value late (e.g. a typed attribute)
+                messages.error(request, " ".join(exc.messages))
+                queryset = queryset.none()
         q = request.GET.get("q", "").strip()
         if q:
             condition = Q()
@@ -256,6 +280,9 @@ class RecordListView(UIView):
             "csv_query": _querystring(params, export="csv", page=None),
             "saved_filters": SavedFilter.objects.filter(user=request.user, list_key=ui.list_key()),
             "can_create": ui.create_service is not None and may_create(request.user, ui),
+            "can_bulk_edit": ui.bulk_update_service is not None and may_create(request.user, ui),
+            "panel_fields": [f for f in filterset.form if not ui.panel_filters or f.name in ui.panel_filters]
+            if filterset is not None else [],
             "active_filters": sum(1 for k, v in params.lists() if k not in {"page", "sort", "per_page"} and any(v)),
         }
         template = "core/_table.html" if request.htmx and request.htmx.target == "record-table" else ui.list_template
@@ -304,11 +331,11 @@ class RecordDetailView(UIView):
         ui = self.ui()
         record = self.get_record(pk)
         tab = request.GET.get("tab", "details")
-        if tab not in self.TABS:
+        if tab not in (*self.TABS, *(key for key, _label in ui.extra_tabs)):
             tab = "details"
         context = self.context(ui, record, tab)
         if request.htmx and request.htmx.target == "record-tab":
-            return render(request, f"core/_tab_{tab}.html", context)
+            return render(request, context["tab_template"], context)
         return render(request, ui.detail_template, context)
 
     def context(self, ui, record, tab):
@@ -323,8 +350,10 @@ class RecordDetailView(UIView):
             "urls": ui.record_urls(record),
             "record": record,
             "tab": tab,
-            "tabs": [("details", _("Details")), ("timeline", _("Timeline")), ("history", _("History")),
-                     ("attachments", _("Attachments"))],
+            "tabs": [("details", _("Details")), *ui.extra_tabs, ("timeline", _("Timeline")),
+                     ("history", _("History")), ("attachments", _("Attachments"))],
+            "tab_template": f"core/_tab_{tab}.html" if tab in self.TABS
+            else f"{ui.model._meta.app_label}/_tab_{tab}.html",
             "rows": ui.detail_rows(record),
             "transitions": transitions,
             "status_label": ui.workflow.states.get(ui.workflow.state_of(record)) if ui.workflow else None,
@@ -339,6 +368,8 @@ class RecordDetailView(UIView):
             context["history"] = audit.history_for(record)[:500]
         elif tab == "attachments":
             context["attachments"] = attachments_for(record)
+        elif tab not in self.TABS:
+            context.update(ui.tab_context(tab, record, self.request))
         return context
 
 
@@ -360,10 +391,11 @@ class RecordFormView(UIView):
                       {"ui": self.ui, "urls": urls, "form": form, "record": self.record}, status=status)
 
     def get(self, request, **kwargs):
-        return self.render_form(self.ui.form_class(instance=self.record))
+        return self.render_form(self.ui.form_class(instance=self.record,
+                                                   **self.ui().form_kwargs(request, self.record)))
 
     def post(self, request, **kwargs):
-        form = self.ui.form_class(request.POST, instance=self.record)
+        form = self.ui.form_class(request.POST, instance=self.record, **self.ui().form_kwargs(request, self.record))
         if not form.is_valid():
             return self.render_form(form, status=422)
         data = form.service_data()
@@ -452,6 +484,69 @@ class AttachmentUploadView(UIView):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return HttpResponseRedirect(record.get_absolute_url() + "?tab=attachments")
+
+
+class BulkEditView(UIView):
+    """GET with `pk` values (the rows ticked in the list): the bulk form. POST: apply the filled-in
+    fields to all of them through the module's bulk service, in one transaction, all or none."""
+
+    MAX_RECORDS = PER_PAGE_MAX
+
+    def selected(self, request):
+        try:
+            ids = sorted({int(v) for v in request.POST.getlist("pk") or request.GET.getlist("pk")})
+        except ValueError:
+            raise Http404 from None
+        records = list(self.ui.queryset().filter(pk__in=ids[: self.MAX_RECORDS]))
+        user = request.user
+        if not records:
+            messages.error(request, _("Tick the records to edit first."))
+            return None
+        refused = [r for r in records if not can(user, self.ui.edit_role, r)]
+        if refused:
+            raise PermissionDenied
+        return records
+
+    def render_form(self, request, form, records, status=200):
+        return render(request, "core/bulk_edit.html", {"ui": self.ui, "urls": self.ui.list_urls(), "form": form,
+                                                       "records": records}, status=status)
+
+    def get(self, request):
+        if not may_create(request.user, self.ui):
+            raise PermissionDenied
+        records = self.selected(request)
+        if records is None:
+            return redirect(self.ui.list_urls()["list"])
+        return self.render_form(request, self.ui.bulk_form_class(), records)
+
+    def post(self, request):
+        if not may_create(request.user, self.ui):
+            raise PermissionDenied
+        records = self.selected(request)
+        if records is None:
+            return redirect(self.ui.list_urls()["list"])
+        form = self.ui.bulk_form_class(request.POST)
+        if not form.is_valid():
+            return self.render_form(request, form, records, status=422)
+        data = form.service_data()
+        if not data:
+            form.add_error(None, _("Fill in at least one field to change."))
+            return self.render_form(request, form, records, status=422)
+        team_field = getattr(self.ui.model, "TEAM_FIELD", None)
+        if team_field and data.get(team_field) is not None and not has_role(request.user, self.ui.edit_role,
+                                                                            data[team_field]):
+            form.add_error(team_field, _("Your role does not allow this for that team."))
+            return self.render_form(request, form, records, status=403)
+        try:
+            count = self.ui.bulk_update_service(records, actor=self.actor(), data=data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+            return self.render_form(request, form, records, status=422)
+        except TransitionNotAllowed as exc:
+            form.add_error(None, str(exc))
+            return self.render_form(request, form, records, status=409)
+        messages.success(request, _("%(count)s records were changed.") % {"count": count})
+        return redirect(self.ui.list_urls()["list"])
 
 
 class AttachmentDownloadView(LoginRequiredMixin, View):

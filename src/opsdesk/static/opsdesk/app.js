@@ -99,4 +99,14 @@
       link.setAttribute("aria-selected", active ? "true" : "false");
     });
   });
+
+  // A select with data-reload-param (the class of a new CI) reloads the form with that choice, so the
+  // form shows the fields that go with it. Only on forms for new records: an edit keeps what was typed.
+  document.addEventListener("change", function (event) {
+    const select = event.target.closest("select[data-reload-param]");
+    if (!select || !/\/new\/$/.test(window.location.pathname)) return;
+    const url = new URL(window.location.href);
+    url.searchParams.set(select.dataset.reloadParam, select.value);
+    window.location.assign(url.toString());
+  });
 })();
