@@ -22,13 +22,12 @@ def parse_moment(text: str) -> datetime.datetime | None:
     if not text:
         return None
     try:
-        moment = parse_datetime(text)
-        if moment is None:
-            day = parse_date(text)
-            if day is None:
-                return None
-            moment = datetime.datetime.combine(day, datetime.time.max)
+        # A plain date first: parse_datetime would read "2026-03-01" as its midnight.
+        day = parse_date(text) if len(text) == 10 else None
+        moment = datetime.datetime.combine(day, datetime.time.max) if day else parse_datetime(text)
     except ValueError:
+        return None
+    if moment is None:
         return None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())

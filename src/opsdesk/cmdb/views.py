@@ -209,11 +209,22 @@ class CIUI(RecordUI):
             view = selectors.ci_as_of(record, moment) if moment else None
             labels = {f.name: str(f.verbose_name).capitalize() for f in ConfigurationItem._meta.get_fields()
                       if hasattr(f, "verbose_name")}
-            fields = [(labels.get(k, k), v) for k, v in (view or {}).get("fields", {}).items()
+            fields = [(labels.get(k, k), _shown(v)) for k, v in (view or {}).get("fields", {}).items()
                       if v not in (None, "", [], {})]
             return {"at": at, "moment": moment, "as_of": view, "as_of_fields": fields,
                     "today": timezone.localdate().isoformat()}
         return {}
+
+
+def _shown(value):
+    """A change-log value as text: lists joined, attribute dicts as key: value lines."""
+    if isinstance(value, dict):
+        return format_html_join("", "<div><code>{}</code> {}</div>", sorted(value.items()))
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    return str(value)
 
 
 class RelateView(UIView):
