@@ -11,11 +11,22 @@ from opsdesk.core.actors import Actor
 FACTORY_ACTOR = Actor.system("factory")
 
 
+def _shipped():
+    """Transactional tests (browser, integration) flush the database, shipped rows included: put them back."""
+    from opsdesk.cmdb.defaults import install
+
+    install()
+
+
 def cls(slug: str) -> CIClass:
+    if not CIClass.objects.filter(slug=slug).exists():
+        _shipped()
     return CIClass.objects.get(slug=slug)
 
 
 def reltype(slug: str) -> RelationshipType:
+    if not RelationshipType.objects.filter(slug=slug).exists():
+        _shipped()
     return RelationshipType.objects.get(slug=slug)
 
 

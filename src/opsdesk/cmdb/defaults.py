@@ -87,3 +87,27 @@ RELATIONSHIP_TYPES = [
     ("backs-up", N_("backs up"), N_("is backed up by"), "none"),
     ("member-of", N_("member of"), N_("has member"), "source_to_target"),
 ]
+
+
+def install(apps=None) -> None:
+    """Create the shipped classes, attributes and relationship types that are missing (by key); rows
+    an admin changed are left as they are. Used by migration 0002 (with the historical models)."""
+    if apps is None:
+        from django.apps import apps
+    CIClass = apps.get_model("cmdb", "CIClass")
+    AttributeDefinition = apps.get_model("cmdb", "AttributeDefinition")
+    RelationshipType = apps.get_model("cmdb", "RelationshipType")
+    for slug, name, icon, is_asset, reminder_days, attributes in CLASSES:
+        ci_class, created = CIClass.objects.get_or_create(
+            slug=slug, defaults={"name": name, "icon": icon, "is_asset": is_asset,
+                                 "expiry_reminder_days": reminder_days, "builtin": True})
+        if not created:
+            continue
+        for order, (key, label, kind, extra) in enumerate(attributes):
+            reference_class = CIClass.objects.filter(slug="server").first() if kind == "reference" else None
+            AttributeDefinition.objects.create(ci_class=ci_class, key=key, label=label, type=kind, order=order * 10,
+                                               choices=extra.get("choices", []), tracked=extra.get("tracked", False),
+                                               reference_class=reference_class)
+    for slug, name, reverse_name, impact in RELATIONSHIP_TYPES:
+        RelationshipType.objects.get_or_create(slug=slug, defaults={"name": name, "reverse_name": reverse_name,
+                                                                    "impact": impact, "builtin": True})

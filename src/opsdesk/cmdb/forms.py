@@ -99,6 +99,9 @@ class CIForm(RecordForm):
                 value = {True: "true", False: "false"}.get(value, "unknown")
             if value is not None:
                 self.initial[ATTR_PREFIX + key] = value
+        # The class's attributes right after the identity fields: they are what differs between classes.
+        head = ["name", "ci_class", "environment", "owner_team", "services", "location", "ip_addresses", "hostnames"]
+        self.order_fields([*head, *(ATTR_PREFIX + key for key in self.attribute_definitions)])
 
     def _chosen_class(self, hint):
         raw = self.data.get("ci_class") if self.is_bound else hint

@@ -62,6 +62,7 @@ class CIUI(RecordUI):
                      "attributes", "asset", "redundancy", "discovery", "tags", "status_reason", "disposal"]
     extra_tabs = [("relationships", gettext_lazy("Relationships")), ("as_of", gettext_lazy("As of"))]
     detail_template = "cmdb/ci_detail.html"
+    read_only_states = ("disposed",)
     create_role = "manager"
     edit_role = "manager"
     create_service = staticmethod(services.create_ci)
@@ -72,6 +73,25 @@ class CIUI(RecordUI):
 
     def form_kwargs(self, request, record) -> dict:
         return {"ci_class": request.GET.get("ci_class")}
+
+    def transition_hints(self, record):
+        if record.status != "retired":
+            return {}
+        from django.contrib.auth import get_user_model
+
+        managers = get_user_model().objects.filter(is_active=True, role__in=("manager", "admin")) \
+            .order_by("username").values_list("username", flat=True)[:200]
+        return {"disposal_method": [value for value, _label in ConfigurationItem.DISPOSAL_METHODS],
+                "approved_by": list(managers)}
+
+    OPTIONAL_ROWS = {"asset", "redundancy", "discovery", "disposal", "status_reason"}
+
+    def detail_rows(self, record):
+        """Rows that only some CIs have (asset, redundancy, discovery, disposal) are left out when empty."""
+        optional = {str(getattr(getattr(self, f"render_{name}", None), "label", name)) for name in self.OPTIONAL_ROWS}
+        optional.add(str(ConfigurationItem._meta.get_field("status_reason").verbose_name).capitalize())
+        return [(label, value) for label, value in super().detail_rows(record)
+                if not (str(label) in optional and value in ("—", "", None))]
 
     # --- cells ---
     def render_status(self, ci):

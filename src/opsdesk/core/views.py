@@ -97,10 +97,16 @@ class RecordUI:
     # `bulk_update_service(records, actor=, data=)` in one transaction.
     bulk_form_class = None
     bulk_update_service = None
+    # States in which the record is read-only (no Edit button; the service refuses edits anyway).
+    read_only_states: tuple[str, ...] = ()
     # Filters shown in the list's side panel (all of the filter set's when empty); the API takes all.
     panel_filters: tuple[str, ...] = ()
 
     def tab_context(self, key, record, request) -> dict:
+        return {}
+
+    def transition_hints(self, record) -> dict[str, list[str]]:
+        """Suggested values for fields transitions ask for ({field: [value, ...]}), offered as a datalist."""
         return {}
 
     def form_kwargs(self, request, record) -> dict:
@@ -356,8 +362,10 @@ class RecordDetailView(UIView):
             else f"{ui.model._meta.app_label}/_tab_{tab}.html",
             "rows": ui.detail_rows(record),
             "transitions": transitions,
+            "transition_hints": ui.transition_hints(record) if transitions else {},
             "status_label": ui.workflow.states.get(ui.workflow.state_of(record)) if ui.workflow else None,
-            "can_edit": ui.update_service is not None and can(user, ui.edit_role, record),
+            "can_edit": ui.update_service is not None and can(user, ui.edit_role, record)
+            and (ui.workflow is None or ui.workflow.state_of(record) not in ui.read_only_states),
             "can_comment": can(user, ui.comment_role, record),
             "attachment_count": attachments_for(record).count(),
         }

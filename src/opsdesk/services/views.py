@@ -25,6 +25,7 @@ class ServiceUI(RecordUI):
     prefetch_related = ("tags",)
     default_sort = "name"
     distinct_filters = ("tag",)
+    read_only_states = ("retired",)
     columns = [
         Column("number", _("Number"), sort="id", link=True),
         Column("name", _("Name"), sort="name", link=True),

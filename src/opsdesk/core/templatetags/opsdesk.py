@@ -56,3 +56,9 @@ def filesize(n):
 @register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
+
+
+@register.filter
+def field_label(name: str) -> str:
+    """"approved_by" -> "Approved by": the label of a field a transition asks for."""
+    return str(name).replace("_", " ").capitalize()
