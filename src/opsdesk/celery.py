@@ -18,4 +18,6 @@ app.conf.beat_schedule = {
     "sweep-outbox": {"task": "opsdesk.core.tasks.sweep_outbox", "schedule": 60.0},
     "prune-job-runs": {"task": "opsdesk.core.tasks.prune_job_runs", "schedule": 3600.0},
     "prune-outbox": {"task": "opsdesk.core.tasks.prune_outbox", "schedule": 3600.0},
+    # Asks hourly; a configuration audit runs when the last scheduled one is a day old.
+    "cmdb-audit": {"task": "opsdesk.cmdb.tasks.run_scheduled_audit", "schedule": 3600.0},
 }

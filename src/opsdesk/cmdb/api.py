@@ -7,12 +7,13 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from opsdesk.accounts.models import Team
 from opsdesk.core.actors import Actor
 from opsdesk.core.api import RecordViewSet, TagListField
-from opsdesk.core.permissions import can
+from opsdesk.core.permissions import RANK, RolePermission, best_role, can
 from opsdesk.services.models import Service
 
 from . import selectors, services
@@ -203,6 +204,18 @@ class RelationshipSerializer(serializers.ModelSerializer):
         validators = []  # uniqueness of current relationships is checked by services.relate, under lock
 
 
+class ManagerSomewhere(BasePermission):
+    """Relating CIs needs manager in some team (or globally); the source CI's team is then checked."""
+
+    message = _("Managers may relate CIs.")
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(view, "action", None) not in {"create", "end"}:
+            return True
+        role = best_role(request.user)
+        return role is not None and RANK[role] >= RANK["manager"]
+
+
 class RelationshipViewSet(RecordViewSet):
     """Relationships between CIs, and from CIs to services. Create one with POST; end one with
     POST …/{id}/end/ (it stays, ended, for the "as of" view). Managers of the source CI's team may
@@ -215,8 +228,9 @@ class RelationshipViewSet(RecordViewSet):
     search_fields = []
     ordering_fields = ["id", "created_at"]
     ordering = ["id"]
-    # The role is checked against the source CI's team (perform_create, end); see get_permissions.
+    # The role is checked against the source CI's team (perform_create, end) after ManagerSomewhere.
     action_roles = {"create": "viewer", "end": "viewer"}
+    permission_classes = [RolePermission, ManagerSomewhere]
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -236,14 +250,4 @@ class RelationshipViewSet(RecordViewSet):
         relationship = services.unrelate(relationship, actor=Actor.from_request(request))
         return Response(self.get_serializer(relationship).data, status=status.HTTP_200_OK)
 
-    def get_permissions(self):
-        # Writes are checked against the source CI's team in perform_create / end; the door is a team role.
-        if self.action in {"create", "end"}:
-            from opsdesk.core.permissions import RANK, best_role
-
-            user = self.request.user
-            role = best_role(user) if user and user.is_authenticated else None
-            if role is None or RANK[role] < RANK["manager"]:
-                self.permission_denied(self.request, message=_("Managers may relate CIs."))
-        return super().get_permissions()
 

@@ -8,10 +8,12 @@ class CmdbConfig(AppConfig):
     verbose_name = _("Configuration management")
 
     def ready(self):
-        from opsdesk.core import registry
+        from opsdesk.core import config_as_code, registry
 
-        from . import tasks  # noqa: F401  (timer handlers)
+        from . import audit_config, tasks  # noqa: F401  (tasks: timer handlers)
         from .models import ConfigurationItem
+
+        config_as_code.register(audit_config.AuditRuleSection())
 
         registry.register_area(registry.Area("cmdb", _("CMDB"), "cmdb:list", icon="hdd-network", order=20, children=(
             (_("Configuration items"), "cmdb:list"),

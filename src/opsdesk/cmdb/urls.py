@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import audit_views
 from .views import CIUI, AttributeUI, CIClassUI, RelateView, RelationshipTypeUI, UnrelateView
 
 app_name = "cmdb"
@@ -12,4 +13,5 @@ urlpatterns = [
     *CIClassUI.urls(),
     *AttributeUI.urls(),
     *RelationshipTypeUI.urls(),
+    *audit_views.urlpatterns,  # /cmdb/audits/...
 ]
