@@ -14,6 +14,11 @@ class CmdbConfig(AppConfig):
         from .models import ConfigurationItem
 
         config_as_code.register(audit_config.AuditRuleSection())
+        from . import config, demo
+
+        for section in (config.ClassSection(), config.RelationshipTypeSection(), config.CustomAttributeSection()):
+            config_as_code.register(section)
+        registry.register_demo(30, demo.load)
 
         registry.register_area(registry.Area("cmdb", _("CMDB"), "cmdb:list", icon="hdd-network", order=20, children=(
             (_("Configuration items"), "cmdb:list"),
