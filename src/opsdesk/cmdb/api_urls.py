@@ -1,9 +1,9 @@
 """The CMDB API, under /api/v1/cmdb/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit_api
+from . import audit_api, impact_api
 from .api import AttributeDefinitionViewSet, CIClassViewSet, CIViewSet, RelationshipTypeViewSet, RelationshipViewSet
 
 router = DefaultRouter()
@@ -15,4 +15,9 @@ router.register("relationship-types", RelationshipTypeViewSet, basename="relatio
 router.register("relationships", RelationshipViewSet, basename="relationship")
 audit_api.register(router)  # audit-rules, audit-runs, audit-findings, audit-exceptions
 
-urlpatterns = [*router.urls]
+urlpatterns = [
+    # Before the router, whose cis/<pk>/ routes would otherwise be tried first.
+    path("cis/<int:pk>/impact/", impact_api.CIImpactView.as_view(), name="ci-impact"),
+    path("impact/", impact_api.MultiImpactView.as_view(), name="impact"),
+    *router.urls,
+]

@@ -345,7 +345,7 @@ def relate(source: ConfigurationItem, reltype: RelationshipType, *, actor: Actor
 def unrelate(relationship: Relationship, *, actor: Actor) -> Relationship:
     """End a relationship; it stays in the database for the "as of" view."""
     with transaction.atomic():
-        relationship = Relationship.objects.select_for_update().select_related(
+        relationship = Relationship.objects.select_for_update(of=("self",)).select_related(
             "source", "target", "target_service", "type").get(pk=relationship.pk)
         if relationship.ended_at is not None:
             raise TransitionNotAllowed(_("This relationship has already ended."))

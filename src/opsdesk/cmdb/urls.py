@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import audit_views
+from . import audit_views, impact_views
 from .views import CIUI, AttributeUI, CIClassUI, RelateView, RelationshipTypeUI, UnrelateView
 
 app_name = "cmdb"
@@ -14,4 +14,5 @@ urlpatterns = [
     *AttributeUI.urls(),
     *RelationshipTypeUI.urls(),
     *audit_views.urlpatterns,  # /cmdb/audits/...
+    *impact_views.urlpatterns,  # /cmdb/<pk>/map/, /cmdb/map/
 ]
