@@ -20,4 +20,6 @@ app.conf.beat_schedule = {
     "prune-outbox": {"task": "opsdesk.core.tasks.prune_outbox", "schedule": 3600.0},
     # Asks hourly; a configuration audit runs when the last scheduled one is a day old.
     "cmdb-audit": {"task": "opsdesk.cmdb.tasks.run_scheduled_audit", "schedule": 3600.0},
+    # Import runs left queued (a lost broker message) are enqueued again; stale upload files are removed.
+    "cmdb-sweep-imports": {"task": "opsdesk.cmdb.tasks.sweep_imports", "schedule": 120.0},
 }

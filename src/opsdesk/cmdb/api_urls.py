@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import audit_api, impact_api
 from .api import AttributeDefinitionViewSet, CIClassViewSet, CIViewSet, RelationshipTypeViewSet, RelationshipViewSet
+from .import_api import ImportRunViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -14,6 +15,7 @@ router.register("attributes", AttributeDefinitionViewSet, basename="attribute")
 router.register("relationship-types", RelationshipTypeViewSet, basename="relationshiptype")
 router.register("relationships", RelationshipViewSet, basename="relationship")
 audit_api.register(router)  # audit-rules, audit-runs, audit-findings, audit-exceptions
+router.register("imports", ImportRunViewSet, basename="cmdb-import")
 
 urlpatterns = [
     # Before the router, whose cis/<pk>/ routes would otherwise be tried first.

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import audit_views, impact_views
+from . import audit_views, impact_views, import_views
 from .views import CIUI, AttributeUI, CIClassUI, RelateView, RelationshipTypeUI, UnrelateView
 
 app_name = "cmdb"
@@ -14,5 +14,6 @@ urlpatterns = [
     *AttributeUI.urls(),
     *RelationshipTypeUI.urls(),
     *audit_views.urlpatterns,  # /cmdb/audits/...
+    *import_views.urlpatterns,  # /cmdb/imports/...
     *impact_views.urlpatterns,  # /cmdb/<pk>/map/, /cmdb/map/
 ]

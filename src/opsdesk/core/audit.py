@@ -155,3 +155,51 @@ def verify_chain(batch_size: int = 2000) -> VerifyResult:
 def history_for(obj):
     content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
     return AuditEntry.objects.filter(content_type=content_type, object_id=obj.pk).select_related("actor_user")
+
+
+def record_many(items, *, actor: Actor) -> list[AuditEntry]:
+    """Append change-log rows for many records at once: `items` is a list of (obj, action, changes).
+
+    The chain is computed in memory under one lock of the chain head and the rows are written with one
+    bulk insert, in list order, so ids ascend along the chain and `verify_chain` checks them like rows
+    written one by one. Call inside the transaction that makes the changes."""
+    items = list(items)
+    if not items:
+        return []
+    labels: dict[type, tuple[ContentType, str]] = {}
+    with transaction.atomic():
+        AuditChainHead.objects.get_or_create(id=1)
+        head = AuditChainHead.objects.select_for_update().get(id=1)
+        prev_hash = head.last_hash
+        now = timezone.now()
+        request_id = current_request_id()
+        entries = []
+        for obj, action, changes in items:
+            model = type(obj)
+            if model not in labels:
+                content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+                labels[model] = (content_type, f"{content_type.app_label}.{content_type.model}")
+            content_type, label = labels[model]
+            entry = AuditEntry(
+                timestamp=now,
+                actor_kind=actor.kind,
+                actor_user_id=actor.user_id,
+                actor_label=actor.label[:200],
+                token_key_id=getattr(actor.token, "key_id", "") or "",
+                request_id=request_id,
+                action=action,
+                content_type=content_type,
+                object_id=obj.pk,
+                object_repr=str(obj)[:300],
+                changes=to_json_value(changes or {}),
+                prev_hash=prev_hash,
+            )
+            entry.hash = compute_hash(entry, prev_hash, label)
+            prev_hash = entry.hash
+            entries.append(entry)
+        AuditEntry.objects.bulk_create(entries, batch_size=500)
+        last = entries[-1]
+        head.last_hash = last.hash
+        head.last_entry_id = last.pk if last.pk is not None else AuditEntry.objects.get(hash=last.hash).pk
+        head.save(update_fields=["last_hash", "last_entry_id"])
+    return entries
