@@ -186,3 +186,34 @@ def test_old_delivered_events_are_pruned_pending_ones_kept(team, receiver, djang
     assert prune_outbox() == 2  # the sent event and its delivery
     remaining = list(OutboxEvent.objects.values_list("object_repr", flat=True))
     assert len(remaining) == 1 and "Stuck" in remaining[0], "an event with a pending delivery is kept"
+
+
+def test_one_transaction_hands_its_events_to_the_worker_in_one_message(team, monkeypatch,
+                                                                        django_capture_on_commit_callbacks):
+    """A transaction that emits many events (a demo load, an import) sends one broker message, not one
+    per event; a transaction with one event keeps the single-event task; a rolled-back savepoint's
+    events are not dispatched."""
+    from django.db import transaction
+
+    sent = []
+    real_enqueue = events.enqueue
+    monkeypatch.setattr(events, "enqueue", lambda name, *args: (sent.append((name, args)), real_enqueue(name, *args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            first = services.create_service(actor=ACTOR, data={"name": "A", "slug": "a", "owner_team": team})
+            services.create_service(actor=ACTOR, data={"name": "B", "slug": "b", "owner_team": team})
+            try:
+                with transaction.atomic():
+                    services.create_service(actor=ACTOR, data={"name": "C", "slug": "c", "owner_team": team})
+                    raise RuntimeError("roll this savepoint back")
+            except RuntimeError:
+                pass
+            services.activate_service(first, actor=ACTOR)
+    dispatches = [(name, args) for name, args in sent if "dispatch" in name]
+    assert [name for name, _args in dispatches] == ["opsdesk.core.tasks.dispatch_events"]
+    assert len(dispatches[0][1][0]) == 4  # three kept events and the rolled-back one's id
+    assert not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
+    assert OutboxEvent.objects.count() == 3
+    sent.clear()
+    create_service(team, django_capture_on_commit_callbacks, name="Single")
+    assert [name for name, _args in sent if "dispatch" in name] == ["opsdesk.core.tasks.dispatch_event"]

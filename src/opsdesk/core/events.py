@@ -10,6 +10,7 @@ blocks or rolls back the write that emitted the event.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 
 from django.contrib.contenttypes.models import ContentType
@@ -33,8 +34,45 @@ def emit(event_type: str, obj=None, *, actor: Actor, payload: dict | None = None
         actor_label=actor.label[:200],
         request_id=current_request_id(),
     )
-    transaction.on_commit(lambda: enqueue("opsdesk.core.tasks.dispatch_event", event.pk))
+    batch = _open_batch()
+    batch.ids.append(event.pk)
+    transaction.on_commit(functools.partial(_committed, batch))
     return event
+
+
+DISPATCH_CHUNK = 500
+
+
+class _Batch:
+    """The events of one transaction, handed to the worker in one message after commit rather than one
+    per event (a demo load or an import emits hundreds, and each broker message costs a write)."""
+
+    def __init__(self):
+        self.ids: list[int] = []
+        self.sent = False
+
+
+def _open_batch() -> _Batch:
+    connection = transaction.get_connection()
+    batch = connection.__dict__.get("_opsdesk_event_batch")
+    if batch is None or batch.sent:
+        batch = connection.__dict__["_opsdesk_event_batch"] = _Batch()
+    return batch
+
+
+def _committed(batch: _Batch) -> None:
+    """The first of a batch's commit callbacks to run sends every id of the batch; the others find it
+    sent. Ids whose rows were rolled back (a savepoint, or a whole transaction whose batch the next one
+    joined) are skipped by dispatch(); callbacks of rolled-back savepoints never run."""
+    if batch.sent:
+        return
+    batch.sent = True
+    for start in range(0, len(batch.ids), DISPATCH_CHUNK):
+        chunk = batch.ids[start:start + DISPATCH_CHUNK]
+        if len(chunk) == 1:
+            enqueue("opsdesk.core.tasks.dispatch_event", chunk[0])
+        else:
+            enqueue("opsdesk.core.tasks.dispatch_events", chunk)
 
 
 def enqueue(task_name: str, *args) -> None:

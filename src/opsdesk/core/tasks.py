@@ -15,6 +15,11 @@ def dispatch_event(event_id: int) -> int:
     return len(events.dispatch(event_id))
 
 
+@shared_task(name="opsdesk.core.tasks.dispatch_events")
+def dispatch_events(event_ids: list[int]) -> int:
+    return sum(len(events.dispatch(event_id)) for event_id in event_ids)
+
+
 @shared_task(name="opsdesk.core.tasks.deliver")
 def deliver(delivery_id: int) -> str:
     return notifications.deliver(delivery_id)
