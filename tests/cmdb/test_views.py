@@ -151,3 +151,15 @@ def test_attribute_filter_on_the_list_page(client, users):
     assert "big" in page and ">small<" not in page
     bad = client.get("/cmdb/", {"attr.cpu_count": "lots"})
     assert bad.status_code == 200 and "whole number" in bad.content.decode()
+
+
+def test_service_and_ci_pages_link_to_the_cmdb(client, users):
+    svc = ServiceFactory(status="active", slug="payments")
+    ci = CIFactory(services=[svc])
+    client.force_login(users["viewer"])
+    service_page = client.get(svc.get_absolute_url()).content.decode()
+    assert 'href="/cmdb/map/?service=payments"' in service_page
+    assert 'href="/cmdb/?service=payments"' in service_page
+    assert f'href="/cmdb/{ci.pk}/map/"' in client.get(ci.get_absolute_url()).content.decode()
+    listed = client.get("/cmdb/", {"service": "payments"}).content.decode()
+    assert ci.number in listed

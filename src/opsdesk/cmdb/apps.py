@@ -29,6 +29,16 @@ class CmdbConfig(AppConfig):
             (_("Attributes"), "cmdb:attribute_list"),
             (_("Relationship types"), "cmdb:reltype_list"),
         )))
+        from django.urls import reverse
+
+        from opsdesk.services.models import Service
+
+        registry.register_record_link(ConfigurationItem, registry.RecordLink(
+            _("Service map"), lambda ci: reverse("cmdb:ci_map", args=[ci.pk]), icon="diagram-3"))
+        registry.register_record_link(Service, registry.RecordLink(
+            _("Service map"), lambda svc: f"{reverse('cmdb:map')}?service={svc.slug}", icon="diagram-3"))
+        registry.register_record_link(Service, registry.RecordLink(
+            _("Configuration items"), lambda svc: f"{reverse('cmdb:list')}?service={svc.slug}", icon="hdd-network"))
         registry.register_record_type(registry.RecordType(
             ConfigurationItem, _("Configuration items"), ("name", "serial_number", "asset_tag", "identifiers"),
             order=20))

@@ -61,7 +61,6 @@ class CIUI(RecordUI):
     detail_fields = ["ci_class", "environment", "owner_team", "services", "location", "addresses", "description",
                      "attributes", "asset", "redundancy", "discovery", "tags", "status_reason", "disposal"]
     extra_tabs = [("relationships", gettext_lazy("Relationships")), ("as_of", gettext_lazy("As of"))]
-    detail_template = "cmdb/ci_detail.html"
     read_only_states = ("disposed",)
     create_role = "manager"
     edit_role = "manager"

@@ -52,3 +52,26 @@ def register_demo(order: int, loader) -> None:
     if all(existing is not loader for _order, existing in DEMO_LOADERS):
         DEMO_LOADERS.append((order, loader))
         DEMO_LOADERS.sort(key=lambda item: item[0])
+
+
+@dataclass(frozen=True)
+class RecordLink:
+    """A button on another module's record page: `url(record)` gives its address (or "" for none).
+    Lets a module link from records it must not import (the CMDB's service map on a service)."""
+
+    label: str
+    url: object
+    icon: str = "box-arrow-up-right"
+
+
+RECORD_LINKS: dict[type, list[RecordLink]] = {}
+
+
+def register_record_link(model: type, link: RecordLink) -> None:
+    links = RECORD_LINKS.setdefault(model, [])
+    if all(existing.label != link.label for existing in links):
+        links.append(link)
+
+
+def record_links(record) -> list[tuple[RecordLink, str]]:
+    return [(link, url) for link in RECORD_LINKS.get(type(record), []) if (url := link.url(record))]

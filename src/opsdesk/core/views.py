@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views import View
 
-from . import audit, personal
+from . import audit, personal, registry
 from .actors import Actor
 from .comments import add_attachment, add_comment, attachments_for, timeline_for
 from .models import Attachment, SavedFilter
@@ -363,6 +363,7 @@ class RecordDetailView(UIView):
             "rows": ui.detail_rows(record),
             "transitions": transitions,
             "transition_hints": ui.transition_hints(record) if transitions else {},
+            "record_links": registry.record_links(record),
             "status_label": ui.workflow.states.get(ui.workflow.state_of(record)) if ui.workflow else None,
             "can_edit": ui.update_service is not None and can(user, ui.edit_role, record)
             and (ui.workflow is None or ui.workflow.state_of(record) not in ui.read_only_states),
