@@ -138,3 +138,10 @@ def test_the_shipped_audit_rules_find_the_planted_problems(demo_data):
     assert {"esx-ams1-01", "esx-ams1-02", "esx-ams1-03"} <= found["warranty-expired-in-production"]
     assert "hr.example.com" in found["licence-or-certificate-expired-in-production"]
     assert "billing-srv-01" not in set().union(*found.values()), "retired CIs are not findings"
+
+
+def test_the_demo_leaves_a_first_audit_run_for_the_dashboard(demo_data):
+    from opsdesk.cmdb.models import AuditRun
+
+    first = AuditRun.objects.order_by("id").first()
+    assert first is not None and first.status == "done" and first.findings_count > 0

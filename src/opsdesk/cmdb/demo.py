@@ -26,7 +26,7 @@ from opsdesk.core.actors import Actor
 from opsdesk.services.models import Service
 
 from . import services
-from .models import CIClass, ConfigurationItem, Relationship, RelationshipType
+from .models import AuditRun, CIClass, ConfigurationItem, Relationship, RelationshipType
 
 SEED = 20240603
 SITES = {"fra1": ("FRA1", 10), "ams1": ("AMS1", 20)}
@@ -606,6 +606,11 @@ def load(actor: Actor) -> int:
                 data = {"disposal_method": "recycled", "disposal_reference": "WEEE certificate 2023-0412",
                         "approved_by": approver.username, "reason": spec["reason"]}
             cis[name] = services.transition_ci(cis[name], step, actor=actor, data=data)
+    if new and not AuditRun.objects.exists():
+        # A first audit, so the audit dashboard shows the planted findings rather than an empty page.
+        from .auditing import run_audit
+
+        run_audit(actor=actor, trigger="manual")
     return created
 
 
