@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -184,8 +185,11 @@ class ConfigurationItem(NumberedModel):
         verbose_name_plural = _("configuration items")
         indexes = [
             models.Index(fields=["ci_class", "status"]),
+            models.Index(fields=["ci_class", "environment", "status"]),  # the list's usual filter (benchmarks)
             models.Index(fields=["environment", "status"]),
             models.Index(fields=["owner_team", "status"]),
+            models.Index(fields=["updated_at"]),  # ordering=-updated_at ("recently changed")
+            models.Index(Lower("name"), name="cmdb_ci_name_lower"),  # imports match names case-blind
         ]
 
     def get_absolute_url(self):
