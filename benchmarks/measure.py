@@ -16,6 +16,28 @@ import time
 from dataclasses import dataclass, field
 
 
+class StatementCounter:
+    """`with StatementCounter() as counter:` counts the SQL statements run inside (`counter.count`)."""
+
+    def __init__(self):
+        self.count = 0
+        self._wrapper = None
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        from django.db import connection
+
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._wrapper.__exit__(*exc)
+
+
 def selected(only: str, label: str) -> bool:
     """`--only "search,dashboard"`: does this scenario's label contain one of the comma-separated terms?"""
     terms = [t.strip().lower() for t in only.split(",") if t.strip()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 
-from measure import Result, run_scenario, selected
+from measure import Result, StatementCounter, run_scenario, selected
 from seed import SEARCH_TERM, Seeded
 
 
@@ -296,8 +296,7 @@ def _progress(result: Result) -> None:
 def config_apply(seeded: Seeded, sizes: list[int]) -> list[Result]:
     """`opsdesk config apply` of a file with K new services: one transaction for the whole file, so the
     number sequence and the audit chain head are updated K times in that transaction. The outbox
-    events are enqueued after the commit, one by one, within the same call."""
-    from django.db import connection
+    events are handed to the worker after the commit, in one message."""
 
     from opsdesk.core import config_as_code
     from opsdesk.core.actors import Actor
@@ -310,21 +309,14 @@ def config_apply(seeded: Seeded, sizes: list[int]) -> list[Result]:
         items = [{"slug": f"cfg-{size}-{i:05d}", "name": f"Config {size} {i:05d}", "owner_team": seeded.team_slug,
                   "tier": 3, "criticality": "medium", "tags": ["config-applied"]} for i in range(size)]
         document = {"version": config_as_code.FORMAT_VERSION, "services": items}
-        statements = 0
-
-        def count(execute, sql, params, many, context):
-            nonlocal statements
-            statements += 1
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(count):
+        with StatementCounter() as counter:
             t0 = time.perf_counter()
             changes = config_as_code.apply_document(document, actor=Actor.system("bench-config"))
             elapsed = time.perf_counter() - t0
         if sum(1 for c in changes if c.action == "create") != size:
             raise BenchmarkError(f"config apply created {len(changes)} services, expected {size}")
         result = Result(group="CLI", name=f"config apply: {size:,} new services in one transaction", runs=[elapsed],
-                        queries=statements, units=size, unit_label="services",
+                        queries=counter.count, units=size, unit_label="services",
                         note=f"{elapsed / size * 1000:.1f} ms per service")
         _progress(result)
         results.append(result)
