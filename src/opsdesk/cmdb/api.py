@@ -3,6 +3,7 @@ relationship types and relationships, under /api/v1/cmdb/."""
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -146,7 +147,9 @@ class CISerializer(serializers.ModelSerializer):
                             "disposed_on", "disposal_method", "disposal_reference", "created_at", "updated_at"]
 
     def get_url(self, ci) -> str:
-        return ci.get_absolute_url()
+        # One reverse() per page, not per row (measured: a fifth of serializing 50 CIs).
+        pattern = self.context.setdefault("_ci_url", reverse("cmdb:detail", args=[0]).replace("/0/", "/{}/"))
+        return pattern.format(ci.pk)
 
 
 class CIViewSet(RecordViewSet):
