@@ -17,30 +17,36 @@ Redundancy (downstream only): a CI with `redundancy_min` N stays up while at lea
 N% (mode "percent", rounded up) of its members are up; its members are the nodes with an impact edge
 into it. A CI without `redundancy_min` is impacted as soon as one of its members is.
 
-The walk is breadth-first, level by level: per level one bulk `values_list` query per edge kind (IN
-lists chunked at 5,000 ids), never one per node and no model instances, and one final query per node
-kind for the display fields. Cycles end at nodes already seen; `depth` bounds the path length.
+The walk is breadth-first, level by level, over the graph held in memory (impact_graph.py: one query
+per analysis checks that it is current). Cycles end at nodes already seen; `depth` bounds the path
+length. Then one query per node kind loads the display fields: of every node found, or with `limit`
+only of the nodes an answer cut at `limit` shows (and of the nodes on their paths).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import json
+import gc
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import zip_longest
+from itertools import islice
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import NoReverseMatch, reverse
-from django.utils.translation import get_language, gettext_noop
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from opsdesk.services.models import Service
 from opsdesk.services.workflows import SERVICE_WORKFLOW
 
-from .models import CIClass, ConfigurationItem, Relationship, RelationshipType
+from . import impact_graph
+from .impact_graph import GONE_CI_STATES, RETIRED_SERVICE, ImpactGraph
+from .models import CIClass, ConfigurationItem
 from .workflows import CI_WORKFLOW
 
 CI, SERVICE = "ci", "service"
@@ -49,18 +55,9 @@ Key = tuple[str, int]  # ("ci", 12) or ("service", 3)
 DIRECTIONS = ("downstream", "upstream")
 DEFAULT_DEPTH = 10
 MAX_DEPTH = 50
-CHUNK = 5000
-GONE_CI_STATES = frozenset({"retired", "disposed"})
-RETIRED_SERVICE = "retired"
 GONE_SERVICE_STATES = frozenset({RETIRED_SERVICE})
+MAX_ID = 2**63 - 1  # ids beyond a 64-bit integer exist nowhere (and PostgreSQL refuses them as parameters)
 
-_CI_SERVICES = ConfigurationItem.services.through
-_SERVICE_DEPENDS = Service.depends_on.through
-
-
-# The names of the links that are not relationships, read in either direction.
-SUPPORTS, SUPPORTED_BY = gettext_noop("supports"), gettext_noop("is supported by")
-DEPENDS_ON, NEEDED_BY = gettext_noop("depends on"), gettext_noop("is needed by")
 _translations: dict[tuple[str, str], str] = {}
 
 
@@ -75,16 +72,18 @@ def translate(text: str, language: str) -> str:
     return _translations[key]
 
 
-@dataclass(slots=True)
-class Impact:
+class Impact(NamedTuple):
     """How a node was reached: its distance from a root, the node before it on the path and the
     relationship between them (read in the direction of the walk), and for a redundant CI the member
-    count that tipped it."""
+    count that tipped it. A tuple: the walk makes one per node found, tens of thousands for a core switch."""
 
     depth: int
     parent: Key
     via: str
     redundancy: dict | None = None
+
+
+_impact = tuple.__new__  # _impact(Impact, (...)): an Impact without the Python-level __new__ (the walk's hot path)
 
 
 @dataclass
@@ -99,6 +98,8 @@ class ImpactResult:
     edges: set[tuple[Key, Key, str]] = field(default_factory=set)
     details: dict[Key, dict] = field(default_factory=dict)
     _paths: dict[Key, list[dict]] = field(default_factory=dict, repr=False, compare=False)
+    # With `limit`: per kind, the nodes shown (with display fields) and the others, nearest first.
+    _cut: dict[str, tuple[list[Key], list[Key]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def impacted_ci_ids(self) -> list[int]:
@@ -124,9 +125,16 @@ class ImpactResult:
         return path
 
     def ordered(self, kind: str) -> list[Key]:
-        """Impacted nodes of one kind, nearest first, then by name (stable on every database)."""
-        keys = [k for k in self.impacted if k[0] == kind]
-        return sorted(keys, key=lambda k: (self.impacted[k].depth, self.details.get(k, {}).get("name", ""), k[1]))
+        """Impacted nodes of one kind, nearest first, then by name (stable on every database). After an
+        analysis with `limit`, the first `limit` are in that order and have display fields; the others
+        follow nearest first, in the order the walk met them."""
+        def by_name(k):
+            return self.impacted[k].depth, self.details.get(k, {}).get("name", ""), k[1]
+
+        if kind in self._cut:
+            shown, rest = self._cut[kind]
+            return sorted(shown, key=by_name) + rest
+        return sorted((k for k in self.impacted if k[0] == kind), key=by_name)
 
     def node(self, key: Key, *, with_path: bool = True) -> dict:
         data = dict(self.details.get(key) or {"kind": key[0], "id": key[1]})
@@ -151,82 +159,161 @@ class ImpactResult:
 
 def analyse(cis: Iterable = (), *, services: Iterable = (), direction: str = "downstream",
             depth: int = DEFAULT_DEPTH, redundancy: bool = True, collect_edges: bool = False,
-            details: bool = True) -> ImpactResult:
+            details: bool = True, limit: int | None = None) -> ImpactResult:
     """What the failure of `cis` (and `services`) impacts (downstream), or what they depend on (upstream).
 
     `cis` and `services` hold ids or model instances; several fail at once. Unknown ids are left out
     of `roots`. `redundancy=False` follows every edge (the reach of a node, as the service map draws
     it). `collect_edges` records the impact edges met; `details` loads the display fields of the roots
-    and of the nodes found.
+    and of the nodes found. `limit` (for answers that list at most that many impacted CIs, services and
+    degraded CIs, as the API does): display fields only of those and of the nodes on their paths; the
+    walk, the counts and `impacted` stay complete.
     """
     if direction not in DIRECTIONS:
         raise ValidationError({"direction": _("One of: downstream, upstream.")})
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
         raise ValidationError({"depth": _("A whole number from 1 to %(max)s.") % {"max": MAX_DEPTH}})
-    graph = _Graph(direction)
-    ci_ids = _ids(cis, ConfigurationItem)
-    graph.load_cis(ci_ids)
-    service_status = _service_statuses(_ids(services, Service))
-    roots = [(CI, pk) for pk in ci_ids if pk in graph.rows]
-    roots += [(SERVICE, pk) for pk in service_status]
-    result = ImpactResult(direction=direction, depth=depth, roots=roots)
-    visited: set[Key] = set(roots)
-    frontier = [k for k in roots if k not in graph.gone
-                and (k[0] == CI or service_status[k[1]] not in GONE_SERVICE_STATES)]
-    use_redundancy = redundancy and direction == "downstream"
-    down: dict[Key, dict[Key, str]] = {}  # redundant CI -> {member that is down: via}, in the order seen
-    members: dict[Key, set[Key]] = {}
-    level = 0
-    while frontier and level < depth:
-        level += 1
-        edges = list(graph.expand(frontier))
-        graph.load_cis({v[1] for _u, v, _via, _back in edges if v[0] == CI and v not in visited})
-        following: list[Key] = []
-        touched: dict[Key, None] = {}  # redundant CIs that lost a member at this level, in order
-        for u, v, via, back in edges:
-            if v in graph.gone:
-                continue
-            if collect_edges:  # in the direction a failure travels, read that way
-                result.edges.add((u, v, via) if direction == "downstream" else (v, u, back))
-            if v in visited:
-                continue
-            if use_redundancy and v in graph.redundancy:
-                down.setdefault(v, {}).setdefault(u, via)
-                touched[v] = None
-                continue
-            visited.add(v)
-            result.impacted[v] = Impact(level, u, via)
-            following.append(v)
-        if touched:
-            _load_members([v for v in touched if v not in members], graph, members)
-            for v in touched:
-                tipped = _tipping_member(down[v], members[v], graph.redundancy[v])
-                if tipped is None:
-                    continue
-                member, info = tipped
-                visited.add(v)
-                result.impacted[v] = Impact(level, member, down[v][member], info)
-                following.append(v)
-        frontier = following
-    for v, seen in down.items():
-        if v not in result.impacted:
-            result.degraded[v] = _redundancy_info(graph.redundancy[v], members[v], len(seen))
-    if details:
-        # Every node on an edge met is a root, impacted or degraded: nothing else to load for maps.
-        result.details = load_details([*roots, *result.impacted, *result.degraded], ci_rows=graph.rows)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError({"limit": _("A whole number of at least 1.")})
+    graph = impact_graph.get_graph(connection.alias)
+    roots, frontier = _roots(graph, _ids(cis, ConfigurationItem), _ids(services, Service))
+    result = ImpactResult(direction=direction, depth=depth, roots=[_key(n) for n in roots])
+    with _without_gc_pauses():
+        _walk(graph, result, roots, frontier, use_redundancy=redundancy and direction == "downstream",
+              collect_edges=collect_edges)
+        if details:
+            if limit is None:
+                result.details = load_details([*result.roots, *result.impacted, *result.degraded])
+            else:
+                result.details = load_details(_shown(result, limit))
     return result
+
+
+@contextlib.contextmanager
+def _without_gc_pauses():
+    """A big analysis creates some 100,000 objects that all stay alive until it returns: the cyclic
+    garbage collector would run full passes over the whole process (tens of ms each) several times and
+    free nothing. Reference counting still frees everything meanwhile. Restores the previous state, so
+    overlapping analyses in threads leave the collector on, and a collector someone turned off, off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _key(node: int) -> Key:
+    return (CI, node) if node > 0 else (SERVICE, -node)
 
 
 def _ids(items: Iterable, model) -> list[int]:
     return list(dict.fromkeys(item.pk if isinstance(item, model) else int(item) for item in items))
 
 
-def _service_statuses(ids: list[int]) -> dict[int, str]:
-    """Read from the database (an instance's status may be stale), in the given order; unknown ids left out."""
+def _roots(graph: ImpactGraph, ci_ids: list[int], service_ids: list[int]) -> tuple[list[int], list[int]]:
+    """The roots that exist, as nodes (CIs first, in the given order), and those that can fail (not
+    retired). A CI the graph does not know was created after it was built by a write that changed no
+    edge (a new CI has none): read from the database, in one query per kind, only for those."""
+    unknown_cis = [pk for pk in ci_ids if 0 < pk <= MAX_ID and not graph.has_ci(pk)]
+    unknown_services = [pk for pk in service_ids if 0 < pk <= MAX_ID and pk not in graph.services]
+    new_cis = _statuses(ConfigurationItem, unknown_cis)
+    new_services = _statuses(Service, unknown_services)
+    roots, frontier = [], []
+    for pk in ci_ids:
+        if pk in new_cis:
+            gone = new_cis[pk] in GONE_CI_STATES
+        elif 0 < pk <= MAX_ID and graph.has_ci(pk):
+            gone = pk in graph.gone
+        else:
+            continue
+        roots.append(pk)
+        if not gone:
+            frontier.append(pk)
+    for pk in service_ids:
+        status = new_services.get(pk) or (graph.services.get(pk) if pk > 0 else None)
+        if status is None:
+            continue
+        roots.append(-pk)
+        if status not in GONE_SERVICE_STATES:
+            frontier.append(-pk)
+    return roots, frontier
+
+
+def _statuses(model, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
-    found = dict(Service.objects.filter(pk__in=ids).order_by().values_list("pk", "status"))
-    return {pk: found[pk] for pk in ids if pk in found}
+    return dict(model.objects.filter(pk__in=ids).order_by().values_list("pk", "status"))
+
+
+def _labels(graph: ImpactGraph, direction: str) -> tuple[tuple[str, str], ...]:
+    """Per edge label pair: (name read the way the walk goes, name read back), translated."""
+    language = get_language() or ""
+    labels = graph.translated.get((language, direction))
+    if labels is None:
+        pairs = graph.pairs if direction == "downstream" else [(back, via) for via, back in graph.pairs]
+        labels = tuple((translate(via, language), translate(back, language)) for via, back in pairs)
+        graph.translated[(language, direction)] = labels
+    return labels
+
+
+def _walk(graph: ImpactGraph, result: ImpactResult, roots: list[int], frontier: list[int], *,
+          use_redundancy: bool, collect_edges: bool) -> None:
+    """Breadth-first from the roots; fills result.impacted, degraded and edges. Nodes are the graph's
+    ints (a CI's id, minus a service's id) until they go into the result."""
+    downstream = result.direction == "downstream"
+    adjacency = graph.down if downstream else graph.up
+    labels = _labels(graph, result.direction)
+    vias = [via for via, _back in labels]
+    spare = graph.redundancy if use_redundancy else {}
+    members = graph.members
+    keys = {node: _key(node) for node in roots}
+    visited = set(roots)
+    impacted, edges = result.impacted, result.edges
+    down: dict[int, dict[int, int]] = {}  # redundant CI -> {member that is down: label pair}, in the order seen
+    level = 0
+    while frontier and level < result.depth:
+        level += 1
+        following: list[int] = []
+        touched: dict[int, None] = {}  # redundant CIs that lost a member at this level, in order
+        for u in frontier:
+            row = adjacency.get(u)
+            if row is None:
+                continue
+            ku = keys[u]
+            pairs = iter(row)
+            for v, pair in zip(pairs, pairs, strict=True):
+                if collect_edges:  # in the direction a failure travels, read that way
+                    kv = keys.get(v) or _key(v)
+                    edges.add((ku, kv, labels[pair][0]) if downstream else (kv, ku, labels[pair][1]))
+                if v in visited:
+                    continue
+                if v in spare:
+                    seen = down.get(v)
+                    if seen is None:
+                        down[v] = seen = {}
+                    if u not in seen:
+                        seen[u] = pair
+                    touched[v] = None
+                    continue
+                visited.add(v)
+                keys[v] = kv = (CI, v) if v > 0 else (SERVICE, -v)
+                impacted[kv] = _impact(Impact, (level, ku, vias[pair], None))
+                following.append(v)
+        for v in touched:
+            tipped = _tipping_member(down[v], members[v], spare[v])
+            if tipped is None:
+                continue
+            member, info = tipped
+            visited.add(v)
+            keys[v] = kv = _key(v)
+            impacted[kv] = Impact(level, keys[member], vias[down[v][member]], info)
+            following.append(v)
+        frontier = following
+    for v, seen in down.items():
+        if v not in visited:
+            result.degraded[_key(v)] = _redundancy_info(spare[v], members[v], len(seen))
 
 
 def _required(spare: tuple[int, str], total: int) -> int:
@@ -234,235 +321,102 @@ def _required(spare: tuple[int, str], total: int) -> int:
     return math.ceil(minimum * total / 100) if mode == "percent" else minimum
 
 
-def _redundancy_info(spare: tuple[int, str], members: set[Key], down: int) -> dict:
-    return {"mode": spare[1], "min": spare[0], "required": _required(spare, len(members)),
-            "members": len(members), "down": down}
+def _redundancy_info(spare: tuple[int, str], members: int, down: int) -> dict:
+    return {"mode": spare[1], "min": spare[0], "required": _required(spare, members), "members": members,
+            "down": down}
 
 
-def _tipping_member(seen: dict[Key, str], members: set[Key], spare) -> tuple[Key, dict] | None:
-    """The member whose failure left the CI with fewer members up than it needs, or None if it stays up."""
-    total = len(members | seen.keys())
-    required = _required(spare, total)
-    for count, member in enumerate(seen, start=1):
-        if total - count < required:
-            return member, {"mode": spare[1], "min": spare[0], "required": required, "members": total,
-                            "down": count}
-    return None
+def _tipping_member(seen: dict, members: int, spare) -> tuple[int, dict] | None:
+    """The member whose failure left the CI with fewer of its `members` up than it needs, or None if
+    it stays up. `seen`: the members down so far, in the order they went down (each is a member: both
+    come from the same edges)."""
+    required = _required(spare, members)
+    count = max(1, members - required + 1)  # the first count for which members - count < required
+    if count > len(seen):
+        return None
+    member = next(islice(seen, count - 1, None))
+    return member, {"mode": spare[1], "min": spare[0], "required": required, "members": members, "down": count}
 
 
-def _load_members(keys: list[Key], graph: _Graph, members: dict[Key, set[Key]]) -> None:
-    """A redundant CI's members: every live node with an impact edge into it (one step upstream)."""
-    if not keys:
-        return
-    for key in keys:
-        members[key] = set()
-    edges = list(graph.expand(keys, "upstream"))
-    graph.load_cis({member[1] for _v, member, _via, _back in edges if member[0] == CI})
-    for v, member, _via, _back in edges:
-        if member not in graph.gone:
-            members[v].add(member)
+def _shown(result: ImpactResult, limit: int) -> list[Key]:
+    """The nodes an answer cut at `limit` shows: the roots, per kind the first `limit` impacted nodes
+    (nearest first, then by name), the first `limit` degraded CIs (by id), and every node on their
+    paths. Records the cut in `result._cut` so that `ordered()` puts the shown ones first.
+
+    The walk found the nodes level by level, so the cut falls in one level: the nodes before it are
+    all shown; of that level, the first by name, found by the database (one query for that level)."""
+    shown: dict[Key, None] = dict.fromkeys(result.roots)
+    by_kind: dict[str, list[Key]] = {CI: [], SERVICE: []}
+    for key in result.impacted:  # in the walk's order: nondecreasing depth
+        by_kind[key[0]].append(key)
+    for kind, keys in by_kind.items():
+        if len(keys) > limit:
+            depths = [result.impacted[k].depth for k in keys]
+            first = bisect_left(depths, depths[limit - 1])  # the level the cut falls in: keys[first:last]
+            last = bisect_right(depths, depths[limit - 1])
+            level = keys[first:last]
+            chosen = [(kind, pk) for pk in _first_by_name(kind, [k[1] for k in level], limit - first)]
+            kept = set(chosen)
+            result._cut[kind] = (keys[:first] + chosen, [k for k in level if k not in kept] + keys[last:])
+            keys = result._cut[kind][0]
+        shown.update(dict.fromkeys(keys))
+    shown.update(dict.fromkeys(sorted(result.degraded)[:limit]))
+    for key in list(shown):  # the nodes on the paths: every step's parent, up to a root
+        impact = result.impacted.get(key)
+        while impact is not None and impact.parent not in shown:
+            shown[impact.parent] = None
+            impact = result.impacted.get(impact.parent)
+    return list(shown)
 
 
-# The edge queries, one per kind of edge, each answering (part, frontier id, CI id, service id, type id).
-# A level runs the parts it needs as one UNION ALL statement, the frontier's ids passed as one parameter.
-# Raw SQL rather than the ORM: a walk runs tens of them, and the ORM's compile time would dominate the
-# small walks.
-BY_TARGET, BY_SOURCE, BY_SERVICE, SUPPORTS_OF_CI, SUPPORTERS_OF_SERVICE, DEPENDENTS, DEPENDENCIES = range(7)
-CI_PARTS = {"downstream": (BY_TARGET, BY_SOURCE, SUPPORTS_OF_CI), "upstream": (BY_SOURCE, BY_TARGET)}
-SERVICE_PARTS = {"downstream": (DEPENDENTS, BY_SERVICE), "upstream": (SUPPORTERS_OF_SERVICE, DEPENDENCIES, BY_SERVICE)}
-_NULL = "CAST(NULL AS BIGINT)"
-_PARTS = {
-    # {types}: the relationship types that spread a failure that way, in the query (the (target, type) and
-    # (source, type) indexes then skip the others).
-    BY_TARGET: "SELECT {kind}, r.target_id, r.source_id, {null}, r.type_id FROM {rel} r "
-               "WHERE r.ended_at IS NULL AND {ids:r.target_id} AND r.type_id IN ({types})",
-    BY_SOURCE: "SELECT {kind}, r.source_id, r.target_id, r.target_service_id, r.type_id FROM {rel} r "
-               "LEFT JOIN {svc} s ON s.id = r.target_service_id WHERE r.ended_at IS NULL AND {ids:r.source_id} "
-               "AND r.type_id IN ({types}) AND (s.status IS NULL OR s.status <> %s)",
-    # No (service, type) index: with a type filter, SQLite without statistics would scan the type index.
-    # The types are checked in Python.
-    BY_SERVICE: "SELECT {kind}, r.target_service_id, r.source_id, {null}, r.type_id FROM {rel} r "
-                "WHERE r.ended_at IS NULL AND {ids:r.target_service_id}",
-    SUPPORTS_OF_CI: "SELECT {kind}, m.configurationitem_id, {null}, m.service_id, {null} FROM {m2m} m "
-                    "INNER JOIN {svc} s ON s.id = m.service_id WHERE {ids:m.configurationitem_id} AND s.status <> %s",
-    SUPPORTERS_OF_SERVICE: "SELECT {kind}, m.service_id, m.configurationitem_id, {null}, {null} FROM {m2m} m "
-                           "WHERE {ids:m.service_id}",
-    DEPENDENTS: "SELECT {kind}, d.to_service_id, {null}, d.from_service_id, {null} FROM {dep} d "
-                "INNER JOIN {svc} s ON s.id = d.from_service_id WHERE {ids:d.to_service_id} AND s.status <> %s",
-    DEPENDENCIES: "SELECT {kind}, d.from_service_id, {null}, d.to_service_id, {null} FROM {dep} d "
-                  "INNER JOIN {svc} s ON s.id = d.to_service_id WHERE {ids:d.from_service_id} AND s.status <> %s",
-}
+# --- display fields ---------------------------------------------------------------------------------------
+
+def _in(column: str) -> str:
+    """`column IN (ids)` with one parameter however many ids: an array literal on PostgreSQL, a JSON
+    array on SQLite (which then neither binds thousands of parameters nor parses a new statement each
+    time). Both are one string: psycopg would otherwise adapt (and, binding on the client, quote) each
+    id of a list on its own, which costs more than the query for a few hundred ids."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])"
+    return f"{column} IN (SELECT value FROM json_each(%s))"
 
 
-class _In:
-    """`column IN (ids)` with one parameter however many ids: an array on PostgreSQL, a JSON array on
-    SQLite (which then neither binds thousands of parameters nor parses a new statement each time)."""
-
-    def __init__(self, vendor: str):
-        self.vendor = vendor
-
-    def __format__(self, column: str) -> str:
-        if self.vendor == "postgresql":
-            return f"{column} = ANY(%s)"
-        return f"{column} IN (SELECT value FROM json_each(%s))"
-
-    def param(self, ids):
-        return list(ids) if self.vendor == "postgresql" else json.dumps(list(ids))
+def _ids_param(ids: list[int]) -> str:
+    text = ",".join(str(int(pk)) for pk in ids)
+    return f"{{{text}}}" if connection.vendor == "postgresql" else f"[{text}]"
 
 
-class _Statements:
-    """The statements of one walk, built once per shape (direction, CIs and/or services in the frontier)."""
-
-    def __init__(self, t2s: set[int], s2t: set[int]):
-        quote = connection.ops.quote_name
-        self.ids = _In(connection.vendor)
-        self.names = {"rel": quote(Relationship._meta.db_table), "svc": quote(Service._meta.db_table),
-                      "m2m": quote(_CI_SERVICES._meta.db_table), "dep": quote(_SERVICE_DEPENDS._meta.db_table),
-                      "ci": quote(ConfigurationItem._meta.db_table), "null": _NULL, "ids": self.ids}
-        self.t2s, self.s2t = t2s, s2t
-        self.cache: dict[tuple, tuple[str, list[bool]]] = {}
-
-    def edges(self, direction: str, ci_ids, service_ids) -> tuple[str, list] | None:
-        shape = (direction, bool(ci_ids), bool(service_ids))
-        if shape not in self.cache:
-            downstream = direction == "downstream"
-            types = {BY_TARGET: self.t2s if downstream else self.s2t, BY_SOURCE: self.s2t if downstream else self.t2s}
-            parts, spec = [], []  # spec: per part, whether its ids are the CIs (else the services)
-            for kinds, is_ci in ((CI_PARTS[direction], True), (SERVICE_PARTS[direction], False)):
-                if not (ci_ids if is_ci else service_ids):
-                    continue
-                for kind in kinds:
-                    if kind in types and not types[kind]:
-                        continue  # no relationship type spreads a failure that way
-                    type_list = ", ".join(str(int(pk)) for pk in sorted(types.get(kind, ())))
-                    part = _PARTS[kind].format(kind=kind, types=type_list, **self.names)
-                    parts.append(part)
-                    spec.append((is_ci, part.count("%s") - 1))  # the other parameters: the retired status
-            self.cache[shape] = (" UNION ALL ".join(parts), spec)
-        sql, spec = self.cache[shape]
-        if not sql:
-            return None
-        ci_param = self.ids.param(ci_ids) if ci_ids else None
-        service_param = self.ids.param(service_ids) if service_ids else None
-        params = []
-        for is_ci, retired in spec:
-            params.append(ci_param if is_ci else service_param)
-            params += [RETIRED_SERVICE] * retired
-        return sql, params
-
-    def services(self, ids) -> tuple[str, list]:
-        return (f"SELECT id, number, name, slug, tier, criticality, status FROM {self.names['svc']} "
-                f"WHERE {self.ids:id}", [self.ids.param(ids)])
-
-    def cis(self, ids) -> tuple[str, list]:
-        return (f"SELECT id, number, name, ci_class_id, status, environment, redundancy_min, redundancy_mode "
-                f"FROM {self.names['ci']} WHERE {self.ids:id}", [self.ids.param(ids)])
-
-
-class _Graph:
-    """The edge queries and what is known of the CIs met. `expand(frontier)` yields (from, to, via, back):
-    `via` names the relationship read from `from` to `to` ("runs on"), `back` read the other way ("runs").
-
-    Per level: one query for the edges of the frontier (all kinds at once), one for the status and
-    redundancy of the CIs met for the first time. The edge query joins no CI, so a CI costs one lookup
-    however many edges lead to it. Services are few and their table small: retired services are
-    filtered in the edge query itself.
-    """
-
-    def __init__(self, direction: str):
-        self.direction = direction
-        language = get_language() or ""
-        self.name, self.reverse_name = {}, {}
-        # Type ids whose failure spreads target -> source / source -> target.
-        self.t2s, self.s2t = set(), set()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id, impact, name, reverse_name FROM "
-                           + connection.ops.quote_name(RelationshipType._meta.db_table))
-            for pk, impact, name, reverse_name in cursor.fetchall():
-                self.name[pk], self.reverse_name[pk] = translate(name, language), translate(reverse_name, language)
-                if impact in ("target_to_source", "both"):
-                    self.t2s.add(pk)
-                if impact in ("source_to_target", "both"):
-                    self.s2t.add(pk)
-        self.sql = _Statements(self.t2s, self.s2t)
-        self.rows: dict[int, tuple] = {}  # CIs read so far: id -> (number, name, class id, status, environment)
-        self.gone: set[Key] = set()  # retired or disposed CIs: not nodes
-        self.redundancy: dict[Key, tuple[int, str]] = {}  # CIs with redundancy: (min, mode)
-        self.supports, self.supported_by = translate(SUPPORTS, language), translate(SUPPORTED_BY, language)
-        self.depends_on, self.needed_by = translate(DEPENDS_ON, language), translate(NEEDED_BY, language)
-
-    def load_cis(self, ids) -> None:
-        """Read the CIs met for the first time: status and redundancy for the walk, and the display
-        fields too, so that the result needs no second lookup per CI."""
-        ids = sorted(pk for pk in ids if pk not in self.rows)
-        for pk, number, name, class_id, status, environment, minimum, mode in _ci_rows(ids, self.sql):
-            key = (CI, pk)
-            self.rows[pk] = (number, name, class_id, status, environment)
-            if status in GONE_CI_STATES:
-                self.gone.add(key)
-            elif minimum is not None:
-                self.redundancy[key] = (minimum, mode)
-
-    def expand(self, frontier: list[Key], direction: str | None = None):
-        direction = direction or self.direction
-        ci_ids = sorted(pk for kind, pk in frontier if kind == CI)  # sorted: neighbouring index pages
-        service_ids = sorted(pk for kind, pk in frontier if kind == SERVICE)
-        with connection.cursor() as cursor:
-            for ci_chunk, service_chunk in zip_longest(_chunks(ci_ids), _chunks(service_ids), fillvalue=()):
-                statement = self.sql.edges(direction, ci_chunk, service_chunk)
-                if statement is not None:
-                    cursor.execute(*statement)
-                    yield from self._edges(cursor.fetchall(), direction)
-
-    def _edges(self, rows, direction):
-        downstream = direction == "downstream"
-        # Downstream a relationship is followed where its type spreads a failure from the frontier node:
-        # from the target for target_to_source, from the source for source_to_target; upstream, the reverse.
-        from_target, from_source = (self.t2s, self.s2t) if downstream else (self.s2t, self.t2s)
-        name, reverse_name = self.name, self.reverse_name
-        for part, node, ci, service, type_id in rows:
-            if part == BY_TARGET:  # the frontier CI is the target; the source CI is next
-                if type_id in from_target:
-                    yield (CI, node), (CI, ci), reverse_name[type_id], name[type_id]
-            elif part == BY_SOURCE:  # the frontier CI is the source; the target CI or service is next
-                if type_id in from_source:
-                    yield (CI, node), (CI, ci) if ci is not None else (SERVICE, service), name[type_id], \
-                        reverse_name[type_id]
-            elif part == BY_SERVICE:  # the frontier service is the target; the source CI is next
-                if type_id in from_target:
-                    yield (SERVICE, node), (CI, ci), reverse_name[type_id], name[type_id]
-            elif part == SUPPORTS_OF_CI:
-                yield (CI, node), (SERVICE, service), self.supports, self.supported_by
-            elif part == SUPPORTERS_OF_SERVICE:
-                yield (SERVICE, node), (CI, ci), self.supported_by, self.supports
-            elif part == DEPENDENTS:
-                yield (SERVICE, node), (SERVICE, service), self.needed_by, self.depends_on
-            else:  # DEPENDENCIES
-                yield (SERVICE, node), (SERVICE, service), self.depends_on, self.needed_by
-
-
-def _chunks(ids):
-    ids = list(ids)
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start:start + CHUNK]
-
-
-def _url_pattern(name: str) -> str:
-    """One reverse() per analysis, not one per node: the URL of record 0, with a slot for the id."""
-    marker = 987654321
-    try:
-        return reverse(name, args=[marker]).replace(str(marker), "{}")
-    except NoReverseMatch:  # the page does not exist (yet): no link rather than a crash
-        return ""
-
-
-def _ci_rows(ids: list[int], statements: _Statements | None = None):
-    """(id, number, name, class id, status, environment, redundancy min, redundancy mode) of these CIs."""
-    statements = statements or _Statements(set(), set())
+def _rows(sql: str, ids: list[int]) -> list[tuple]:
     with connection.cursor() as cursor:
-        for chunk in _chunks(ids):
-            cursor.execute(*statements.cis(chunk))
-            yield from cursor.fetchall()
+        cursor.execute(sql, [_ids_param(ids)])
+        return cursor.fetchall()
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _first_by_name(kind: str, ids: list[int], count: int) -> list[int]:
+    """The first `count` of these records by name, then id, in the order Python sorts strings (by code
+    point, as `ImpactResult.ordered` does): PostgreSQL's "C" collation, SQLite's default (BINARY)."""
+    table = _table(ConfigurationItem if kind == CI else Service)
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table} WHERE {_in('id')} ORDER BY name{collate}, id LIMIT %s",
+                       [_ids_param(ids), count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _url_parts(name: str) -> tuple[str, str]:
+    """One reverse() per analysis, not one per node: the URL of a record, split where its id goes
+    (("", "") when the page does not exist (yet): no link rather than a crash)."""
+    marker = "987654321"
+    try:
+        url = reverse(name, args=[int(marker)])
+    except NoReverseMatch:
+        return "", ""
+    before, _marker, after = url.partition(marker)
+    return before, after
 
 
 _STATES = {CI: CI_WORKFLOW, SERVICE: SERVICE_WORKFLOW}
@@ -473,43 +427,35 @@ def _state_labels(kind: str, language: str) -> dict[str, str]:
     return {state: str(label) for state, label in _STATES[kind].states.items()}
 
 
-def load_details(keys: Iterable[Key], *, ci_rows: dict[int, tuple] | None = None) -> dict[Key, dict]:
-    """Display fields of CIs and services: one query per kind (chunked), plus one for the classes.
-    `ci_rows`: CIs already read by the walk, (number, name, class id, status, environment) by id."""
-    ci_ids = sorted({pk for kind, pk in keys if kind == CI})
-    service_ids = sorted({pk for kind, pk in keys if kind == SERVICE})
+def load_details(keys: Iterable[Key]) -> dict[Key, dict]:
+    """Display fields of CIs (with their class) and services: one query per kind."""
+    ci_ids = sorted({pk for kind, pk in keys if kind == CI and 0 < pk <= MAX_ID})
+    service_ids = sorted({pk for kind, pk in keys if kind == SERVICE and 0 < pk <= MAX_ID})
     details: dict[Key, dict] = {}
+    language = get_language() or ""
     if ci_ids:
-        rows = ci_rows or {}
-        missing = [pk for pk in ci_ids if pk not in rows]
-        if missing:
-            rows = {**rows, **{row[0]: row[1:6] for row in _ci_rows(missing)}}
-        url = _url_pattern("cmdb:detail")
-        language = get_language() or ""
+        before, after = _url_parts("cmdb:detail")
         labels = _state_labels(CI, language)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id, slug, name, icon FROM " + connection.ops.quote_name(CIClass._meta.db_table))
-            classes = {pk: (slug, translate(name, language), icon) for pk, slug, name, icon in cursor.fetchall()}
-        for pk in ci_ids:
-            if pk not in rows:
-                continue
-            number, name, class_id, status, environment = rows[pk]
-            class_slug, class_name, icon = classes[class_id]
+        class_names: dict[str, str] = {}
+        sql = (f"SELECT c.id, c.number, c.name, k.slug, k.name, k.icon, c.status, c.environment "
+               f"FROM {_table(ConfigurationItem)} c INNER JOIN {_table(CIClass)} k ON k.id = c.ci_class_id "
+               f"WHERE {_in('c.id')}")
+        for pk, number, name, class_slug, class_name, icon, status, environment in _rows(sql, ci_ids):
+            label = class_names.get(class_name)
+            if label is None:
+                label = class_names[class_name] = translate(class_name, language)
             details[(CI, pk)] = {
-                "kind": CI, "id": pk, "number": number, "name": name, "class": class_slug,
-                "class_name": class_name, "icon": icon, "status": status,
-                "status_label": labels.get(status, status), "environment": environment,
-                "url": url.format(pk) if url else ""}
+                "kind": CI, "id": pk, "number": number, "name": name, "class": class_slug, "class_name": label,
+                "icon": icon, "status": status, "status_label": labels.get(status, status),
+                "environment": environment, "url": f"{before}{pk}{after}" if before else ""}
     if service_ids:
-        url = _url_pattern("services:detail")
-        labels = _state_labels(SERVICE, get_language() or "")
-        sql = _Statements(set(), set())
-        with connection.cursor() as cursor:
-            for chunk in _chunks(service_ids):
-                cursor.execute(*sql.services(chunk))
-                for pk, number, name, slug, tier, criticality, status in cursor.fetchall():
-                    details[(SERVICE, pk)] = {
-                        "kind": SERVICE, "id": pk, "number": number, "name": name, "slug": slug, "tier": tier,
-                        "criticality": criticality, "status": status, "status_label": labels.get(status, status),
-                        "url": url.format(pk) if url else ""}
+        before, after = _url_parts("services:detail")
+        labels = _state_labels(SERVICE, language)
+        sql = (f"SELECT id, number, name, slug, tier, criticality, status FROM {_table(Service)} "
+               f"WHERE {_in('id')}")
+        for pk, number, name, slug, tier, criticality, status in _rows(sql, service_ids):
+            details[(SERVICE, pk)] = {
+                "kind": SERVICE, "id": pk, "number": number, "name": name, "slug": slug, "tier": tier,
+                "criticality": criticality, "status": status, "status_label": labels.get(status, status),
+                "url": f"{before}{pk}{after}" if before else ""}
     return details

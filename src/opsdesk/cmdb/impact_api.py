@@ -202,7 +202,8 @@ class CIImpactView(APIView):
         query.is_valid(raise_exception=True)
         if pk > 2**63 - 1:
             raise exceptions.NotFound(_("No such record."))
-        result = analyse([pk], direction=query.validated_data["direction"], depth=query.validated_data["depth"])
+        result = analyse([pk], direction=query.validated_data["direction"], depth=query.validated_data["depth"],
+                         limit=query.validated_data["limit"])
         if not result.roots:
             raise exceptions.NotFound(_("No such record."))
         return Response(impact_body(result, query.validated_data["limit"]))
@@ -224,7 +225,7 @@ class MultiImpactView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         ids = _resolve(data["cis"])
-        result = analyse(ids, direction=data["direction"], depth=data["depth"])
+        result = analyse(ids, direction=data["direction"], depth=data["depth"], limit=data["limit"])
         return Response(impact_body(result, data["limit"]))
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 import copy
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from opsdesk.accounts.models import Team
-from opsdesk.core import audit, records
+from opsdesk.core import audit, records, versions
 from opsdesk.core.workflow import TransitionNotAllowed
 from opsdesk.services.models import Service
 
@@ -122,6 +122,7 @@ class Reconciler:
             self.class_by_key[ci_class.slug] = ci_class
         self.default_class = self.class_by_id.get(run.default_class_id)
         self._teams: dict | None = None
+        self._environments: dict | None = None
         self._services: dict[str, Service | None] = {}
         self.plans: list[Plan] = []
         self.pending: dict[tuple, int] = {}  # (key, value) of rows planned as creates -> row
@@ -183,9 +184,11 @@ class Reconciler:
             return found
         if target == "environment":
             text = parsers.as_text(value).lower()
-            for key, label in ConfigurationItem.ENVIRONMENTS:
-                if text in (key, str(label).lower()):
-                    return key
+            if self._environments is None:  # lazy labels translated once per import, not per row
+                self._environments = {**{str(label).lower(): key for key, label in ConfigurationItem.ENVIRONMENTS},
+                                      **{key: key for key, _label in ConfigurationItem.ENVIRONMENTS}}
+            if text in self._environments:
+                return self._environments[text]
             raise ValueError(_("“%(value)s” is not one of: %(choices)s.")
                              % {"value": value, "choices": ", ".join(k for k, _l in ConfigurationItem.ENVIRONMENTS)})
         if target == "owner_team":
@@ -467,9 +470,12 @@ class Reconciler:
         creates = [plan for plan in self.plans if plan.action == "create"]
         for batch in chunks(creates):
             try:
-                result = records.bulk_create_records(
-                    ConfigurationItem, [plan.create_fields for plan in batch], actor=self.actor, workflow=CI_WORKFLOW,
-                    audited=services.CI_AUDITED, summary_obj=self.run, skip_invalid=True)
+                with transaction.atomic():
+                    result = records.bulk_create_records(
+                        ConfigurationItem, [plan.create_fields for plan in batch], actor=self.actor,
+                        workflow=CI_WORKFLOW, audited=services.CI_AUDITED, summary_obj=self.run, skip_invalid=True)
+                    if any(plan.create_fields.get("services") for plan in batch):  # edges of the impact graph
+                        versions.bump(versions.IMPACT_GRAPH)
             except DatabaseError as exc:
                 for plan in batch:
                     plan.fail(_("Not stored: %(error)s") % {"error": exc})

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from opsdesk.core import audit, events, records, timers
+from opsdesk.core import audit, events, records, timers, versions
 from opsdesk.core.actors import Actor
 from opsdesk.core.models import AuditEntry
 from opsdesk.core.permissions import has_role
@@ -33,6 +33,9 @@ CLASS_AUDITED = ["slug", "name", "description", "icon", "is_asset", "expiry_remi
 ATTRIBUTE_AUDITED = ["ci_class", "key", "label", "type", "required", "choices", "reference_class", "help_text",
                      "tracked", "order"]
 RELTYPE_AUDITED = ["slug", "name", "reverse_name", "impact", "description"]
+# What the impact graph holds of a CI besides its relationships and status (see impact_graph.py).
+GRAPH_FIELDS = {"services", "redundancy_min", "redundancy_mode"}
+GRAPH_RELTYPE_FIELDS = {"impact", "name", "reverse_name"}
 EXPIRY_TIMER = "cmdb.expiry_reminder"
 EXPIRY_FIELDS = ("warranty_end", "expires_on")
 
@@ -109,11 +112,18 @@ def update_attribute(definition: AttributeDefinition, *, actor: Actor, data: dic
 
 
 def create_relationship_type(*, actor: Actor, data: dict) -> RelationshipType:
-    return records.create_record(RelationshipType, actor=actor, fields=data, audited=RELTYPE_AUDITED)
+    with transaction.atomic():
+        reltype = records.create_record(RelationshipType, actor=actor, fields=data, audited=RELTYPE_AUDITED)
+        versions.bump(versions.IMPACT_GRAPH)
+    return reltype
 
 
 def update_relationship_type(reltype: RelationshipType, *, actor: Actor, data: dict) -> RelationshipType:
-    return records.update_record(reltype, actor=actor, fields=data, audited=RELTYPE_AUDITED)
+    with transaction.atomic():
+        reltype = records.update_record(reltype, actor=actor, fields=data, audited=RELTYPE_AUDITED)
+        if GRAPH_RELTYPE_FIELDS & data.keys():  # the direction and the names of the impact edges
+            versions.bump(versions.IMPACT_GRAPH)
+    return reltype
 
 
 # --- configuration items -----------------------------------------------------------------------------
@@ -143,6 +153,8 @@ def create_ci(*, actor: Actor, data: dict) -> ConfigurationItem:
         ci = records.create_record(ConfigurationItem, actor=actor, fields=data, workflow=CI_WORKFLOW,
                                    audited=CI_AUDITED, check=lambda fields: _clean_ci_fields(fields, None))
         _schedule_expiry_reminders(ci)
+        if data.get("services") or data.get("redundancy_min") is not None:
+            versions.bump(versions.IMPACT_GRAPH)
     return ci
 
 
@@ -167,6 +179,8 @@ def update_ci(ci: ConfigurationItem, *, actor: Actor, data: dict) -> Configurati
         if {"warranty_end", "expires_on", "ci_class"} & set(changed):
             _schedule_expiry_reminders(ci)
         _detect_unauthorised(ci, state["before"], after, changed, state["status"], change_reference, actor)
+        if GRAPH_FIELDS & set(changed):
+            versions.bump(versions.IMPACT_GRAPH)
     return ci
 
 
@@ -248,6 +262,7 @@ def transition_ci(ci: ConfigurationItem, name: str, *, actor: Actor, data: dict 
             timers.cancel(EXPIRY_TIMER, ci)
         elif name == "reinstate":
             _schedule_expiry_reminders(ci)
+        versions.bump(versions.IMPACT_GRAPH)  # every status may change whether the CI is a node
     return ci
 
 
@@ -339,6 +354,7 @@ def relate(source: ConfigurationItem, reltype: RelationshipType, *, actor: Actor
         events.emit("relationship.created", source, actor=actor,
                     payload={"relationship": relationship.pk, "type": reltype.slug,
                              "target": str(target or target_service)})
+        versions.bump(versions.IMPACT_GRAPH)
     return relationship
 
 
@@ -361,6 +377,7 @@ def unrelate(relationship: Relationship, *, actor: Actor) -> Relationship:
                          changes={"relationship": [f"{relationship.source} {text}", None]})
         events.emit("relationship.ended", relationship.source, actor=actor,
                     payload={"relationship": relationship.pk, "type": relationship.type.slug})
+        versions.bump(versions.IMPACT_GRAPH)
     return relationship
 
 

@@ -306,3 +306,14 @@ class SavedFilter(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class VersionStamp(models.Model):
+    """The version of some state that processes derive from the database and keep in memory (see
+    core.versions): a random token, replaced in the transaction of every write that changes that state."""
+
+    key = models.CharField(max_length=100, unique=True)
+    token = models.CharField(max_length=32)
+
+    def __str__(self):
+        return f"{self.key}: {self.token}"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from opsdesk.core import records
+from opsdesk.core import records, versions
 from opsdesk.core.actors import Actor
 from opsdesk.core.workflow import TransitionNotAllowed
 
@@ -30,8 +31,12 @@ def _check_dependencies(service: Service | None, depends_on) -> None:
 
 
 def create_service(*, actor: Actor, data: dict) -> Service:
-    return records.create_record(Service, actor=actor, fields=data, workflow=SERVICE_WORKFLOW, audited=AUDITED,
-                                 check=lambda fields: _check_dependencies(None, fields.get("depends_on")))
+    with transaction.atomic():
+        service = records.create_record(Service, actor=actor, fields=data, workflow=SERVICE_WORKFLOW, audited=AUDITED,
+                                        check=lambda fields: _check_dependencies(None, fields.get("depends_on")))
+        if data.get("depends_on"):  # an edge of the CMDB's impact graph (the status changes by transition)
+            versions.bump(versions.IMPACT_GRAPH)
+    return service
 
 
 def _check_update(service: Service, fields: dict) -> None:
@@ -43,7 +48,11 @@ def _check_update(service: Service, fields: dict) -> None:
 
 
 def update_service(service: Service, *, actor: Actor, data: dict) -> Service:
-    return records.update_record(service, actor=actor, fields=data, audited=AUDITED, check=_check_update)
+    with transaction.atomic():
+        service = records.update_record(service, actor=actor, fields=data, audited=AUDITED, check=_check_update)
+        if "depends_on" in data:  # an edge of the CMDB's impact graph (the status changes by transition)
+            versions.bump(versions.IMPACT_GRAPH)
+    return service
 
 
 def _record_transition_fields(service: Service, transition, data: dict) -> None:
@@ -67,8 +76,11 @@ def _record_transition_fields(service: Service, transition, data: dict) -> None:
 
 
 def transition_service(service: Service, name: str, *, actor: Actor, data: dict | None = None) -> Service:
-    return records.transition_record(service, name, actor=actor, workflow=SERVICE_WORKFLOW, data=data,
-                                     apply_fields=_record_transition_fields)
+    with transaction.atomic():
+        service = records.transition_record(service, name, actor=actor, workflow=SERVICE_WORKFLOW, data=data,
+                                            apply_fields=_record_transition_fields)
+        versions.bump(versions.IMPACT_GRAPH)  # a retired service leaves the CMDB's impact graph
+    return service
 
 
 def activate_service(service: Service, *, actor: Actor) -> Service:
