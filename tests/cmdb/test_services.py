@@ -187,3 +187,50 @@ def test_bulk_edit_is_all_or_none(team):
     for ci in (a, b):
         ci.refresh_from_db()
         assert ci.location == "DC9" and ci.owner_team == team and [t.name for t in ci.tags.all()] == ["x"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_edit_and_a_single_edit_of_one_of_its_cis_never_deadlock():
+    """A single edit holds the last CI of a bulk edit and then needs the change-log head. The bulk edit
+    used to take the head with its first CI and then wait for the last one: a deadlock, which PostgreSQL
+    breaks by failing one of them. Now the bulk edit locks all its CIs first, so it simply waits.
+    (SQLite runs one writer at a time, so there it passes either way.)"""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    cis = [CIFactory(name=f"bulk-{i}") for i in range(4)]
+    last_locked = threading.Event()
+    errors = []
+
+    def single():
+        try:
+            with transaction.atomic():
+                last = ConfigurationItem.objects.select_for_update().get(pk=cis[-1].pk)
+                last_locked.set()
+                time.sleep(1.0)  # the bulk edit runs into the lock meanwhile
+                services.update_ci(last, actor=ACTOR, data={"vendor": "Dell"})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def bulk():
+        try:
+            last_locked.wait(10)
+            services.bulk_update_cis(list(ConfigurationItem.objects.filter(pk__in=[c.pk for c in cis])),
+                                     actor=ACTOR, data={"location": "DC7"})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=single), threading.Thread(target=bulk)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    last = ConfigurationItem.objects.get(pk=cis[-1].pk)
+    assert (last.location, last.vendor) == ("DC7", "Dell")

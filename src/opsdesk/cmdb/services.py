@@ -213,8 +213,13 @@ def bulk_update_cis(cis, *, actor: Actor, data: dict) -> int:
     """Apply the same edit to several CIs in one transaction: all or none. `add_tags` adds tags to
     each CI's own."""
     with transaction.atomic():
+        # Lock every selected CI first, in id order, before any of them takes the shared locks (change-log
+        # head, graph stamp): a concurrent single edit then waits for the whole bulk edit instead of
+        # holding one of its CIs while waiting for a lock the bulk edit holds (a deadlock on PostgreSQL).
+        ids = sorted(ci.pk for ci in cis)
+        locked = list(ConfigurationItem.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
         count = 0
-        for ci in cis:
+        for ci in locked:
             fields = dict(data)
             add_tags = fields.pop("add_tags", None)
             if add_tags:
