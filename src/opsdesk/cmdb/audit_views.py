@@ -8,7 +8,6 @@ import datetime
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, Sum
@@ -17,11 +16,10 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views import View
 
 from opsdesk.core import audit
-from opsdesk.core.actors import Actor
 from opsdesk.core.permissions import has_role
+from opsdesk.core.views import RoleView
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import audit_conditions, auditing
@@ -29,18 +27,6 @@ from .models import AuditException, AuditFinding, AuditResult, AuditRule, AuditR
 
 TREND_RUNS = 30
 FINDINGS_PER_PAGE = 50
-
-
-class AuditPage(LoginRequiredMixin, View):
-    role = "viewer"
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not has_role(request.user, self.role):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-    def actor(self) -> Actor:
-        return Actor.for_user(self.request.user)
 
 
 def _rule_totals(results) -> list[dict]:
@@ -76,7 +62,7 @@ def trend(limit: int = TREND_RUNS) -> dict:
     }
 
 
-class AuditDashboardView(AuditPage):
+class AuditDashboardView(RoleView):
     def get(self, request):
         latest_done = AuditRun.objects.filter(status="done").first()
         results = latest_done.results.select_related("rule", "ci_class") if latest_done else []
@@ -92,7 +78,7 @@ class AuditDashboardView(AuditPage):
         })
 
 
-class AuditStartView(AuditPage):
+class AuditStartView(RoleView):
     role = "manager"
 
     def post(self, request):
@@ -106,7 +92,7 @@ class AuditStartView(AuditPage):
         return redirect(run.get_absolute_url())
 
 
-class AuditRunDetailView(AuditPage):
+class AuditRunDetailView(RoleView):
     SHOW = {"all": Q(), "failing": Q(excepted=False), "excepted": Q(excepted=True)}
 
     def get(self, request, pk):
@@ -168,7 +154,7 @@ def _add_errors(form, exc: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-class FindingAcceptView(AuditPage):
+class FindingAcceptView(RoleView):
     def get_finding(self, pk):
         finding = get_object_or_404(AuditFinding.objects.select_related("run", "rule", "ci"), pk=pk)
         if not auditing.may_accept(self.request.user, finding.ci):
@@ -248,7 +234,7 @@ def _field_reference() -> list[tuple[str, list]]:
             for subject, fields in audit_conditions.SUBJECTS.items()]
 
 
-class RuleListView(AuditPage):
+class RuleListView(RoleView):
     def get(self, request):
         latest_done = AuditRun.objects.filter(status="done").first()
         totals = {row["rule"].pk: row for row in _rule_totals(
@@ -258,7 +244,7 @@ class RuleListView(AuditPage):
                                                        "can_edit": has_role(request.user, "admin")})
 
 
-class RuleDetailView(AuditPage):
+class RuleDetailView(RoleView):
     def get(self, request, pk):
         rule = get_object_or_404(AuditRule, pk=pk)
         runs = list(AuditRun.objects.filter(results__rule=rule, status="done").distinct().order_by("-id")[:10])
@@ -276,7 +262,7 @@ class RuleDetailView(AuditPage):
         })
 
 
-class RuleFormView(AuditPage):
+class RuleFormView(RoleView):
     role = "admin"
 
     def render_form(self, form, rule=None, status=200):
@@ -305,7 +291,7 @@ class RuleFormView(AuditPage):
         return self.render_form(form, rule, status=422)
 
 
-class RuleDeleteView(AuditPage):
+class RuleDeleteView(RoleView):
     role = "admin"
 
     def post(self, request, pk):
@@ -322,7 +308,7 @@ class RuleDeleteView(AuditPage):
 # --- exceptions --------------------------------------------------------------------------------------
 
 
-class ExceptionListView(AuditPage):
+class ExceptionListView(RoleView):
     STATES = {"active": gettext_lazy("Active"), "expired": gettext_lazy("Expired"),
               "revoked": gettext_lazy("Revoked"), "all": gettext_lazy("All")}
 
@@ -342,7 +328,7 @@ class ExceptionListView(AuditPage):
                                                               "states": self.STATES})
 
 
-class ExceptionRevokeView(AuditPage):
+class ExceptionRevokeView(RoleView):
     def post(self, request, pk):
         exception = get_object_or_404(AuditException.objects.select_related("ci"), pk=pk)
         if not auditing.may_accept(request.user, exception.ci):

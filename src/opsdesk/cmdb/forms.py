@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from opsdesk.accounts.models import Team
 from opsdesk.core.forms import CommaListField, RecordForm, TagsField
+from opsdesk.services.forms import ServiceKeysField
 from opsdesk.services.models import Service
 
 from .attributes import definitions_for
@@ -16,21 +17,10 @@ from .models import AttributeDefinition, CIClass, ConfigurationItem, Relationshi
 ATTR_PREFIX = "attr_"
 
 
-class ServiceKeysField(CommaListField):
+class SupportedServicesField(ServiceKeysField):
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", _("Keys of the services this CI supports, comma separated, e.g. payments"))
         super().__init__(**kwargs)
-
-    def shown(self, service) -> str:
-        return service.slug
-
-    def convert(self, items):
-        keys = sorted(set(items))
-        found = list(Service.objects.filter(slug__in=keys))
-        missing = sorted(set(keys) - {s.slug for s in found})
-        if missing:
-            raise ValidationError(_("No service with the key %(keys)s.") % {"keys": ", ".join(missing)})
-        return found
 
 
 class AddressesField(CommaListField):
@@ -63,7 +53,7 @@ def attribute_field(definition: AttributeDefinition) -> forms.Field:
 
 
 class CIForm(RecordForm):
-    services = ServiceKeysField(label=_("Supports services"))
+    services = SupportedServicesField(label=_("Supports services"))
     ip_addresses = AddressesField(label=_("IP addresses"), help_text=_("Comma separated"))
     hostnames = CommaListField(label=_("Host names"), help_text=_("Comma separated"))
 

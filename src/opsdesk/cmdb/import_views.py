@@ -8,16 +8,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from django.views import View
 
-from opsdesk.core.actors import Actor
 from opsdesk.core.permissions import has_role
+from opsdesk.core.views import RoleView
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import import_runs
@@ -28,18 +26,6 @@ REPORT_PER_PAGE = 100
 FILE_KINDS = [(k, label) for k, label in ImportRun.KINDS if k != "rows"]
 REPORT_ACTIONS = [("create", _("Create")), ("update", _("Update")), ("unchanged", _("Unchanged")),
                   ("skip", _("Skip")), ("error", _("Error")), ("unseen", _("Not seen"))]
-
-
-class ImportPage(LoginRequiredMixin, View):
-    role = "viewer"
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not has_role(request.user, self.role):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-    def actor(self) -> Actor:
-        return Actor.for_user(self.request.user)
 
 
 def _bootstrap(form) -> None:
@@ -128,7 +114,7 @@ def _add_errors(form, exc: ValidationError) -> None:
     _bootstrap(form)
 
 
-class ImportListView(ImportPage):
+class ImportListView(RoleView):
     def get(self, request):
         runs = ImportRun.objects.select_related("default_class", "created_by").defer("report").order_by("-id")
         page = Paginator(runs, 50).get_page(request.GET.get("page"))
@@ -136,7 +122,7 @@ class ImportListView(ImportPage):
                                                          "can_import": has_role(request.user, "manager")})
 
 
-class ImportUploadView(ImportPage):
+class ImportUploadView(RoleView):
     role = "manager"
 
     def get(self, request):
@@ -154,7 +140,7 @@ class ImportUploadView(ImportPage):
         return render(request, "cmdb/import_upload.html", {"form": form}, status=422)
 
 
-class ImportMapView(ImportPage):
+class ImportMapView(RoleView):
     role = "manager"
 
     def staged(self, request):
@@ -192,7 +178,7 @@ class ImportMapView(ImportPage):
         return self.render_form(form, staged, status=422)
 
 
-class ImportDetailView(ImportPage):
+class ImportDetailView(RoleView):
     def get(self, request, pk):
         run = get_object_or_404(ImportRun.objects.select_related("default_class", "created_by"), pk=pk)
         action = request.GET.get("action", "")
@@ -212,7 +198,7 @@ class ImportDetailView(ImportPage):
         return render(request, template, context)
 
 
-class ImportApplyView(ImportPage):
+class ImportApplyView(RoleView):
     role = "manager"
 
     def post(self, request, pk):

@@ -87,10 +87,9 @@ class CIUI(RecordUI):
 
     def detail_rows(self, record):
         """Rows that only some CIs have (asset, redundancy, discovery, disposal) are left out when empty."""
-        optional = {str(getattr(getattr(self, f"render_{name}", None), "label", name)) for name in self.OPTIONAL_ROWS}
-        optional.add(str(ConfigurationItem._meta.get_field("status_reason").verbose_name).capitalize())
-        return [(label, value) for label, value in super().detail_rows(record)
-                if not (str(label) in optional and value in ("—", "", None))]
+        rows = super().detail_rows(record)
+        return [row for name, row in zip(self.detail_fields, rows, strict=True)
+                if not (name in self.OPTIONAL_ROWS and row[1] in ("—", "", None))]
 
     # --- cells ---
     def render_status(self, ci):

@@ -44,19 +44,25 @@ def _save_m2m(record, m2m: dict) -> None:
             getattr(record, name).set(value)
 
 
+def _new_record(model, fields: dict, *, actor: Actor, workflow: Workflow | None):
+    """An unsaved record with its fields, initial state and creator; many-to-many values come back apart."""
+    record = model()
+    m2m: dict = {}
+    _assign(record, fields, m2m)
+    if workflow is not None:
+        setattr(record, workflow.field, workflow.initial)
+    record.created_by = actor.user
+    record.updated_by = actor.user
+    return record, m2m
+
+
 def create_record(model, *, actor: Actor, fields: dict, workflow: Workflow | None = None,
                   audited: list[str] | None = None, check=None):
     """`check(fields)` runs inside the transaction, before anything is written (and may lock rows)."""
     with transaction.atomic():
         if check is not None:
             check(fields)
-        record = model()
-        m2m: dict = {}
-        _assign(record, fields, m2m)
-        if workflow is not None:
-            setattr(record, workflow.field, workflow.initial)
-        record.created_by = actor.user
-        record.updated_by = actor.user
+        record, m2m = _new_record(model, fields, actor=actor, workflow=workflow)
         if hasattr(record, "NUMBER_PREFIX") and hasattr(record, "number"):
             numbering.assign_number(record)
         record.full_clean()
@@ -190,13 +196,7 @@ def bulk_create_records(model, items: list[dict], *, actor: Actor, workflow: Wor
         model._meta.unique_together or model._meta.total_unique_constraints)
     excluded_for: dict[frozenset, list[str]] = {}
     for index, fields in enumerate(items):
-        record = model()
-        m2m: dict = {}
-        _assign(record, fields, m2m)
-        if workflow is not None:
-            setattr(record, workflow.field, workflow.initial)
-        record.created_by = actor.user
-        record.updated_by = actor.user
+        record, m2m = _new_record(model, fields, actor=actor, workflow=workflow)
         given = frozenset(fields)
         if given not in excluded_for:
             excluded_for[given] = (["number"] if numbered else []) + [n for n in defaulted if n not in given]

@@ -202,6 +202,20 @@ class RecordUI:
         return patterns
 
 
+class RoleView(LoginRequiredMixin, View):
+    """A page for logged-in users holding at least `role` (globally or in a team); `actor()` for writes."""
+
+    role = "viewer"
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not has_role(request.user, self.role):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def actor(self) -> Actor:
+        return Actor.for_user(self.request.user)
+
+
 class UIView(LoginRequiredMixin, View):
     ui: type[RecordUI] = None
 

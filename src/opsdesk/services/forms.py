@@ -8,10 +8,8 @@ from opsdesk.core.forms import CommaListField, RecordForm
 from .models import Service
 
 
-class DependsOnField(CommaListField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("help_text", _("Keys of the services this one needs, comma separated, e.g. postgres, kafka"))
-        super().__init__(**kwargs)
+class ServiceKeysField(CommaListField):
+    """Services typed as their keys, "postgres, kafka": bounded however large the catalogue is."""
 
     def shown(self, service) -> str:
         return service.slug
@@ -23,6 +21,12 @@ class DependsOnField(CommaListField):
         if missing:
             raise ValidationError(_("No service with the key %(keys)s.") % {"keys": ", ".join(missing)})
         return found
+
+
+class DependsOnField(ServiceKeysField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", _("Keys of the services this one needs, comma separated, e.g. postgres, kafka"))
+        super().__init__(**kwargs)
 
 
 class ServiceForm(RecordForm):
