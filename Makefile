@@ -32,5 +32,9 @@ bench: $(STAMP)
 bench-cmdb: $(STAMP)
 	$(BIN)/python benchmarks/cmdb.py $(BENCH_ARGS)
 
+.PHONY: bench-incidents
+bench-incidents: $(STAMP)
+	$(BIN)/python benchmarks/incidents.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

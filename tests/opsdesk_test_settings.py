@@ -4,6 +4,7 @@ password hashing and, when OPSDESK_TEST_DATABASE_URL is set, PostgreSQL."""
 import os
 import tempfile
 
+os.environ.setdefault("OPSDESK_COMPRESS_STATIC", "0")  # also for the `opsdesk init` the tests run as processes
 os.environ.setdefault("OPSDESK_DATA_DIR", tempfile.mkdtemp(prefix="opsdesk-test-"))
 if os.environ.get("OPSDESK_TEST_DATABASE_URL"):
     os.environ["OPSDESK_DATABASE_URL"] = os.environ["OPSDESK_TEST_DATABASE_URL"]

@@ -22,4 +22,6 @@ app.conf.beat_schedule = {
     "cmdb-audit": {"task": "opsdesk.cmdb.tasks.run_scheduled_audit", "schedule": 3600.0},
     # Import runs left queued (a lost broker message) are enqueued again; stale upload files are removed.
     "cmdb-sweep-imports": {"task": "opsdesk.cmdb.tasks.sweep_imports", "schedule": 120.0},
+    # SLA warnings and breaches: timers whose next threshold instant has come (skip locked, any worker).
+    "sla-sweep": {"task": "opsdesk.sla.tasks.sweep", "schedule": 30.0},
 }

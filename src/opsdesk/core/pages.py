@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.apps import apps
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -54,6 +55,10 @@ class DashboardView(LoginRequiredMixin, View):
             "failed_jobs": JobRun.objects.filter(status="failed", started_at__gte=since).count(),
             "pending_deliveries": Delivery.objects.filter(status="pending").count(),
         }
+        if apps.is_installed("opsdesk.incidents"):  # the incident cards: open, breaching, MTTA and MTTR
+            from opsdesk.incidents import kpis
+
+            context["incidents"] = kpis.dashboard()
         return render(request, "core/dashboard.html", context)
 
 

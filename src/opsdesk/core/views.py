@@ -90,6 +90,7 @@ class RecordUI:
     transition_service = None
     detail_template = "core/detail.html"
     list_template = "core/list.html"
+    table_template = "core/_table.html"  # the list's table, also answered alone to htmx (filters, pages)
     # More detail tabs: [(key, label)]; each renders "<app_label>/_tab_<key>.html" with the context of
     # `tab_context(key, record, request)`.
     extra_tabs: list[tuple[str, str]] = []
@@ -103,6 +104,11 @@ class RecordUI:
     panel_filters: tuple[str, ...] = ()
 
     def tab_context(self, key, record, request) -> dict:
+        return {}
+
+    def list_context(self, request, page) -> dict:
+        """More context for the list page (and its htmx table), before the rows are rendered: a module
+        may load what its cells need for the whole page at once."""
         return {}
 
     def transition_hints(self, record) -> dict[str, list[str]]:
@@ -240,7 +246,8 @@ class RecordListView(UIView):
     def filtered(self, request):
         ui = self.ui()
         queryset = ui.queryset()
-        filterset = ui.filterset_class(request.GET or None, queryset=queryset) if ui.filterset_class else None
+        filterset = ui.filterset_class(request.GET or None, queryset=queryset, request=request) \
+            if ui.filterset_class else None
         if filterset is not None and filterset.is_bound and filterset.is_valid():
             try:
                 queryset = filterset.qs
@@ -276,6 +283,7 @@ class RecordListView(UIView):
             per_page = PER_PAGE_DEFAULT
         page = Paginator(queryset, per_page).get_page(request.GET.get("page"))
         params = request.GET.copy()
+        extra = ui.list_context(request, page)
         rows = [(record, [(c, c.value(ui, record)) for c in ui.columns]) for record in page.object_list]
         headers = []
         for column in ui.columns:
@@ -305,7 +313,8 @@ class RecordListView(UIView):
             if filterset is not None else [],
             "active_filters": sum(1 for k, v in params.lists() if k not in {"page", "sort", "per_page"} and any(v)),
         }
-        template = "core/_table.html" if request.htmx and request.htmx.target == "record-table" else ui.list_template
+        context.update(extra)
+        template = ui.table_template if request.htmx and request.htmx.target == "record-table" else ui.list_template
         return render(request, template, context)
 
     def export_csv(self, ui, queryset):

@@ -1,0 +1,11 @@
+"""The incident pages, under /incidents/ (namespace "incidents")."""
+
+from . import report_views, rule_views
+from .views import IncidentUI
+
+app_name = "incidents"
+urlpatterns = [
+    *IncidentUI.urls(),
+    *report_views.urlpatterns,  # /incidents/<pk>/report/...
+    *rule_views.urlpatterns,  # categories, assignment and escalation rules, major-incident actions
+]

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class SlaConfig(AppConfig):
+    name = "opsdesk.sla"
+    label = "sla"
+    verbose_name = _("Service levels")
+
+    def ready(self):
+        from . import wiring
+
+        wiring.register()
