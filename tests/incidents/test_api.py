@@ -124,3 +124,28 @@ def test_categories_are_read_by_all_and_changed_by_admins(api, users):
     grandchild = api(users["admin"]).post("/api/v1/incidents/categories/", {
         "slug": "printing-toner-black", "name": "Black", "parent": "printing-toner"}, format="json")
     assert grandchild.status_code == 400
+
+
+def test_major_roles_and_unlinking_children_through_the_api(api, users):
+    major_incident = make_incident(impact=1, urgency=1)
+    child = make_incident(impact=2, urgency=2)
+    manager, responder = api(users["manager"]), api(users["responder"])
+    assert manager.post(f"{ENDPOINT}{major_incident.pk}/promote-major/", {"commander": "manager"},
+                        format="json").status_code == 200
+    assert responder.post(f"{ENDPOINT}{major_incident.pk}/major-roles/", {"scribe": "responder"},
+                          format="json").status_code == 403
+    changed = manager.post(f"{ENDPOINT}{major_incident.pk}/major-roles/", {
+        "scribe": "responder", "update_cadence_minutes": 15}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["commander"], changed.json()["scribe"]) == ("manager", "responder")
+    assert changed.json()["update_cadence_minutes"] == 15
+    assert manager.post(f"{ENDPOINT}{major_incident.pk}/major-roles/", {"scribe": "nobody"},
+                        format="json").status_code == 400
+    assert responder.post(f"{ENDPOINT}{major_incident.pk}/children/", {"child": child.number},
+                          format="json").status_code == 200
+    child.refresh_from_db()
+    assert child.parent_id == major_incident.pk
+    assert responder.post(f"{ENDPOINT}{major_incident.pk}/unlink-child/", {"child": child.number},
+                          format="json").status_code == 200
+    child.refresh_from_db()
+    assert child.parent_id is None

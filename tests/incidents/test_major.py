@@ -267,3 +267,28 @@ def test_responders_link_children_they_may_see(client, users):
     response = client.post(f"/incidents/{incident.pk}/major/children/{child.pk}/unlink/")
     assert response.status_code == 302
     assert Incident.objects.get(pk=child.pk).parent_id is None
+
+
+def test_a_reopened_major_incident_owes_an_update_one_cadence_later(people, manager,
+                                                                   django_capture_on_commit_callbacks):
+    with time_machine.travel(T0, tick=False) as clock:
+        incident = major.promote_major(make_incident(impact=1, urgency=1), actor=manager,
+                                       communications_lead=people["bob"], update_cadence_minutes=30)
+        services.resolve_incident(incident, actor=FACTORY_ACTOR, code="fixed", notes="Gateway restarted")
+        clock.shift(10 * MINUTE)
+        services.transition_incident(incident, "reopen", actor=FACTORY_ACTOR, data={"reason": "Errors are back"})
+        incident.refresh_from_db()
+        assert incident.next_update_due_at == T0 + 40 * MINUTE
+        clock.shift(31 * MINUTE)
+        sweep(django_capture_on_commit_callbacks)
+    assert reminders() == ["bob"]
+
+
+def test_a_proposal_on_a_closed_incident_cannot_be_rejected(people, manager):
+    incident = make_incident(impact=2, urgency=2)
+    major.propose_major(incident, actor=Actor.for_user(people["carol"]), reason="Looks big")
+    services.transition_incident(incident, "cancel", actor=FACTORY_ACTOR, data={"reason": "Duplicate"})
+    with pytest.raises(TransitionNotAllowed):
+        major.reject_major(incident, actor=manager, reason="Not big")
+    incident.refresh_from_db()
+    assert incident.major_status == "proposed"

@@ -323,6 +323,15 @@ def test_the_pdf_renders_on_a4_with_the_incident_number_and_page_numbers():
     assert report_render.to_pdf(report).startswith(b"%PDF")
 
 
+def test_a_title_with_control_characters_keeps_the_running_head_and_page_numbers():
+    """A carriage return in a CSS string ended it early and dropped the page header and footer rules."""
+    incident = resolved(title="Payments <down>\r} body{color:red\f")
+    report = reports.start_report(incident, actor=FACTORY_ACTOR)
+    document = report_render.pdf_document(IncidentReport.objects.get(pk=report.pk))
+    assert f"Page 1 of {len(document.pages)}" in page_text(document)
+    assert "\r" not in report_render.css_string("a\rb") and "\f" not in report_render.css_string("a\fb")
+
+
 # --- the pages ----------------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -243,3 +243,12 @@ def test_detected_at_defaults_to_now_and_reporter_to_the_person():
     incident = make_incident()
     assert incident.detected_at is not None
     assert incident.detected_at <= timezone.now()
+
+
+def test_cancelling_keeps_an_acknowledgement_that_was_met():
+    incident = make_incident(impact=1, urgency=1)
+    services.transition_incident(incident, "acknowledge", actor=FACTORY_ACTOR)
+    services.transition_incident(incident, "cancel", actor=FACTORY_ACTOR, data={"reason": "Duplicate of INC-9"})
+    clocks = timers_of(incident)
+    assert (clocks["acknowledge"].state, clocks["acknowledge"].breached_at) == ("stopped", None)
+    assert clocks["resolve"].state == "cancelled"

@@ -20,6 +20,9 @@ def test_two_concurrent_sweepers_announce_each_threshold_exactly_once(monkeypatc
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no row locks: concurrent sweepers need PostgreSQL")
     monkeypatch.setattr(services, "SWEEP_BATCH", 7)  # many small batches, so the two interleave
+    from opsdesk.sla import defaults
+
+    defaults.install()  # a transactional test before this one flushed the shipped calendars
     always = BusinessCalendar.objects.get(slug="24x7")
     PolicyFactory(calendar=always, targets=[{"metric": "resolve", "goal_minutes": 60, "business_time": False},
                                             {"metric": "acknowledge", "goal_minutes": 15, "business_time": False}])

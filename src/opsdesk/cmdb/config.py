@@ -10,13 +10,11 @@ no longer fit), so a changed type is refused naming `cmdb_classes/<slug>/attribu
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 
 from opsdesk.core.actors import Actor
-from opsdesk.core.config_as_code import Change, Section
+from opsdesk.core.config_as_code import Change, Section, located, refuse_duplicates
 
 from . import services
 from .models import AttributeDefinition, CIClass, RelationshipType
@@ -45,25 +43,6 @@ ATTRIBUTE_SCHEMA = {
 }
 
 
-@contextmanager
-def located(path: str):
-    """Name the place in the file of a problem found by the service layer: `{"choices": [...]}` raised
-    while writing attribute `os` of class `server` becomes `cmdb_classes/server/attributes/os/choices`."""
-    try:
-        yield
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            raise ValidationError({(path if name == NON_FIELD_ERRORS else f"{path}/{name}"): messages
-                                   for name, messages in exc.message_dict.items()}) from None
-        raise ValidationError({path: exc.messages}) from None
-
-
-def _refuse_duplicates(where: str, keys: list[str]) -> None:
-    seen: set[str] = set()
-    for key in keys:
-        if key in seen:
-            raise ValidationError({f"{where}/{key}": "appears more than once in the file"})
-        seen.add(key)
 
 
 def attribute_item(definition: AttributeDefinition) -> dict:
@@ -148,9 +127,9 @@ class ClassSection(Section):
         return items
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        _refuse_duplicates(self.key, [item["slug"] for item in items])
+        refuse_duplicates(self.key, [item["slug"] for item in items])
         for item in items:
-            _refuse_duplicates(f"{self.key}/{item['slug']}/attributes", [a["key"] for a in item.get("attributes", [])])
+            refuse_duplicates(f"{self.key}/{item['slug']}/attributes", [a["key"] for a in item.get("attributes", [])])
         # Read the classes the file names or refers to, with their attributes, in two queries.
         referenced = {a["reference_class"] for item in items for a in item.get("attributes", [])
                       if a.get("reference_class")}
@@ -201,7 +180,7 @@ class CustomAttributeSection(Section):
                 .select_related("reference_class").order_by("key")]
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        _refuse_duplicates(self.key, [item["key"] for item in items])
+        refuse_duplicates(self.key, [item["key"] for item in items])
         existing = {d.key: d for d in AttributeDefinition.objects.filter(
             ci_class__isnull=True, key__in=[i["key"] for i in items]).select_related("reference_class")}
         classes = {c.slug: c for c in CIClass.objects.filter(
@@ -239,7 +218,7 @@ class RelationshipTypeSection(Section):
         return [self._item(t) for t in RelationshipType.objects.order_by("slug")]
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        _refuse_duplicates(self.key, [item["slug"] for item in items])
+        refuse_duplicates(self.key, [item["slug"] for item in items])
         existing = {t.slug: t for t in RelationshipType.objects.filter(slug__in=[i["slug"] for i in items])}
         changes = []
         for item in items:

@@ -8,11 +8,12 @@ exactly what an apply would do. Records absent from the file are left alone.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import jsonschema
 import yaml
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from .actors import Actor
@@ -53,6 +54,28 @@ class Section:
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
         raise NotImplementedError
+
+
+@contextmanager
+def located(path: str):
+    """Name the place in the file of a problem found by the service layer: `{"choices": [...]}` raised
+    while writing attribute `os` of class `server` becomes `cmdb_classes/server/attributes/os/choices`."""
+    try:
+        yield
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            raise ValidationError({(path if name == NON_FIELD_ERRORS else f"{path}/{name}"): messages
+                                   for name, messages in exc.message_dict.items()}) from None
+        raise ValidationError({path: exc.messages}) from None
+
+
+def refuse_duplicates(where: str, keys: list[str]) -> None:
+    """A key named twice in one section is a mistake in the file, not a second update."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValidationError({f"{where}/{key}": "appears more than once in the file"})
+        seen.add(key)
 
 
 SECTIONS: dict[str, Section] = {}

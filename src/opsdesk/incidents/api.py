@@ -127,6 +127,26 @@ def _user(username):
     return user
 
 
+def _major_roles(data: dict) -> dict:
+    """The roles and cadence named in a request: usernames to users ("" clears a role)."""
+    roles = {}
+    for name in ("commander", "communications_lead", "scribe"):
+        if name in data:
+            try:
+                roles[name] = _user(data.get(name))
+            except exceptions.ValidationError:
+                raise exceptions.ValidationError({name: _("No active user “%(u)s”.") % {"u": data.get(name)}})
+    if data.get("update_cadence_minutes") not in (None, ""):
+        try:
+            cadence = int(data["update_cadence_minutes"])
+        except (TypeError, ValueError):
+            raise exceptions.ValidationError({"update_cadence_minutes": _("A whole number of minutes.")})
+        if not 1 <= cadence <= 1440:
+            raise exceptions.ValidationError({"update_cadence_minutes": _("From 1 to 1440 minutes.")})
+        roles["update_cadence_minutes"] = cadence
+    return roles
+
+
 class IncidentViewSet(RecordViewSet):
     """Incidents. Transitions: acknowledge, start, hold (hold_reason), resume, resolve (resolution_code,
     resolution_notes), close, reopen (reason), cancel (reason); plus escalate and the major-incident
@@ -146,7 +166,8 @@ class IncidentViewSet(RecordViewSet):
     # Responders report incidents (their team role decides for team-scoped ones, see core.permissions).
     action_roles = {"create": "responder", "update": "responder", "partial_update": "responder",
                     "escalate": "responder", "propose_major": "responder", "promote_major": "manager",
-                    "reject_major": "manager", "updates": "viewer", "link_child": "responder"}
+                    "reject_major": "manager", "major_roles": "manager", "updates": "viewer",
+                    "link_child": "responder", "unlink_child": "responder"}
     create_service = staticmethod(services.create_incident)
     update_service = staticmethod(services.update_incident)
     transition_service = staticmethod(services.transition_incident)
@@ -206,24 +227,25 @@ class IncidentViewSet(RecordViewSet):
     def promote_major(self, request, pk=None):
         incident = self.get_object()
         data = request.data if isinstance(request.data, dict) else {}
-        cadence = data.get("update_cadence_minutes")
-        if cadence not in (None, ""):
-            try:
-                cadence = int(cadence)
-            except (TypeError, ValueError):
-                raise exceptions.ValidationError({"update_cadence_minutes": _("A whole number of minutes.")})
-            if not 5 <= cadence <= 1440:
-                raise exceptions.ValidationError({"update_cadence_minutes": _("From 5 to 1440 minutes.")})
-        else:
-            cadence = None
-        roles = {}
-        for name in ("commander", "communications_lead", "scribe"):
-            try:
-                roles[name] = _user(data.get(name))
-            except exceptions.ValidationError:
-                raise exceptions.ValidationError({name: _("No active user “%(u)s”.") % {"u": data.get(name)}})
-        incident = major.promote_major(incident, actor=Actor.from_request(request), update_cadence_minutes=cadence,
+        roles = _major_roles(data)
+        roles.setdefault("update_cadence_minutes", None)
+        incident = major.promote_major(incident, actor=Actor.from_request(request),
                                        reason=str(data.get("reason") or "")[:500], **roles)
+        return Response(self.get_serializer(incident).data)
+
+    @extend_schema(summary="Change the roles or the update cadence of a major incident (managers)",
+                   request=inline_serializer("IncidentMajorRolesRequest", {
+                       "commander": serializers.CharField(required=False, allow_blank=True),
+                       "communications_lead": serializers.CharField(required=False, allow_blank=True),
+                       "scribe": serializers.CharField(required=False, allow_blank=True),
+                       "update_cadence_minutes": serializers.IntegerField(required=False, min_value=1,
+                                                                          max_value=1440)}),
+                   responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="major-roles")
+    def major_roles(self, request, pk=None):
+        incident = self.get_object()
+        roles = _major_roles(request.data if isinstance(request.data, dict) else {})
+        incident = major.set_roles(incident, actor=Actor.from_request(request), **roles)
         return Response(self.get_serializer(incident).data)
 
     @extend_schema(summary="Reject the major-incident proposal (managers)", request=inline_serializer(
@@ -261,6 +283,18 @@ class IncidentViewSet(RecordViewSet):
         if not can(request.user, "responder", child):
             raise exceptions.PermissionDenied()
         major.link_child(incident, child, actor=Actor.from_request(request))
+        return Response(self.get_serializer(Incident.objects.get(pk=incident.pk)).data)
+
+    @extend_schema(summary="Unlink a child incident from this major incident", request=inline_serializer(
+        "IncidentUnlinkChildRequest", {"child": serializers.CharField(help_text=_("Incident number"))}),
+        responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="unlink-child")
+    def unlink_child(self, request, pk=None):
+        incident = self.get_object()
+        child = get_object_or_404(incident.children.all(), number=str((request.data or {}).get("child") or ""))
+        if not can(request.user, "responder", child):
+            raise exceptions.PermissionDenied()
+        major.unlink_child(child, actor=Actor.from_request(request))
         return Response(self.get_serializer(Incident.objects.get(pk=incident.pk)).data)
 
 

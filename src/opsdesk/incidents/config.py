@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from opsdesk.accounts.models import Team
 from opsdesk.core.actors import Actor
-from opsdesk.core.config_as_code import Change, Section
+from opsdesk.core.config_as_code import Change, Section, refuse_duplicates
 
 from . import services
 from .models import AssignmentRule, Category, EscalationRule, IncidentSettings
@@ -85,6 +85,7 @@ class KeyedSection(Section):
         return [self.to_item(row) for row in self.rows()]
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
+        refuse_duplicates(self.key, [item[self.key_field] for item in items])
         changes = []
         existing = {getattr(row, self.key_field): row for row in self.rows()}
         for item in items:

@@ -139,6 +139,7 @@ def reject_major(incident: Incident, *, actor: Actor, reason: str) -> Incident:
     reason = _reason(reason)
 
     def check(locked):
+        _require_open(locked)
         if locked.major_status != "proposed":
             raise TransitionNotAllowed(_("%(inc)s is not proposed as a major incident.") % {"inc": locked})
 
@@ -239,9 +240,17 @@ def remind_update_due(timer) -> None:
 
 
 def on_closed(incident: Incident, *, actor: Actor) -> None:
-    """Resolved or cancelled: no more update reminders (a reopened major incident is re-armed by its
-    next update or role change)."""
+    """Resolved or cancelled: no more update reminders."""
     timers.cancel(UPDATE_DUE, incident)
+
+
+def on_reopened(incident: Incident, *, actor: Actor) -> None:
+    """A reopened major incident owes its stakeholders an update one cadence from now."""
+    if incident.major_status == "major":
+        due = timezone.now() + datetime.timedelta(minutes=cadence_of(incident))
+        Incident.objects.filter(pk=incident.pk).update(next_update_due_at=due)
+        incident.next_update_due_at = due
+        _arm_reminder(incident, due)
 
 
 # --- child incidents ----------------------------------------------------------------------------------------

@@ -130,7 +130,8 @@ def to_markdown(report: IncidentReport) -> str:
 
 def css_string(text: str):
     """A CSS string literal that cannot end the string or the <style> element it sits in."""
-    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace("\n", " ")
+    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+    escaped = re.sub(r"[\r\n\f]", " ", escaped)  # a newline cannot sit in a CSS string
     return mark_safe(f'"{escaped}"')  # noqa: S308  (escaped above)
 
 

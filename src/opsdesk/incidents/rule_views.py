@@ -424,6 +424,8 @@ class UnlinkChildView(IncidentActionView):
 
     def act(self, incident, actor, post):
         child = get_object_or_404(Incident, pk=self.kwargs["child"], parent=incident)
+        if not can(self.request.user, "responder", child):  # the child's team decides too, as for linking
+            raise PermissionDenied
         major.unlink_child(child, actor=actor)
         return _("%(child)s was unlinked.") % {"child": child.number}
 

@@ -15,7 +15,7 @@ from opsdesk.core.actors import Actor
 from opsdesk.core.workflow import TransitionNotAllowed
 from opsdesk.sla import services as sla
 
-from . import assignment, escalation
+from . import assignment, escalation, major
 from .models import AssignmentRule, Category, EscalationRule, Incident, IncidentSettings
 from .workflows import INCIDENT_WORKFLOW, OPEN_STATES
 
@@ -192,7 +192,7 @@ def update_incident(incident: Incident, *, actor: Actor, data: dict) -> Incident
     before = [None]
     with transaction.atomic():
         incident = records.update_record(incident, actor=actor, fields=data, audited=AUDITED, check=check)
-        if SLA_FIELDS & set(data) and incident.is_open:
+        if (SLA_FIELDS & set(data) or incident.priority != before[0]) and incident.is_open:
             sla.recalculate(incident, record_type=RECORD_TYPE, context=sla_context(incident), actor=actor)
         if incident.priority != before[0]:
             escalation.on_priority_changed(incident, actor=actor)
@@ -282,6 +282,7 @@ def transition_incident(incident: Incident, name: str, *, actor: Actor, data: di
             timers.cancel(AUTO_CLOSE, incident)
             sla.reopen(incident, "resolve", actor=actor)
             sla.on_state(incident, incident.status, actor=actor)
+            major.on_reopened(incident, actor=actor)
         elif name == "close":
             timers.cancel(AUTO_CLOSE, incident)
         elif name == "cancel":

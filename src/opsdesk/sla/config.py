@@ -8,13 +8,11 @@ policy may name a calendar defined in the same file.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 
 from opsdesk.core import weekly_hours
 from opsdesk.core.actors import Actor
-from opsdesk.core.config_as_code import Change, Section
+from opsdesk.core.config_as_code import Change, Section, located, refuse_duplicates
 
 from . import rules
 from .models import BusinessCalendar, SLAPolicy
@@ -24,24 +22,6 @@ DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 
-@contextmanager
-def located(path: str):
-    """Name the place in the file of a problem the service layer found (`sla_calendars/berlin/hours`)."""
-    try:
-        yield
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            raise ValidationError({(path if name == NON_FIELD_ERRORS else f"{path}/{name}"): messages
-                                   for name, messages in exc.message_dict.items()}) from None
-        raise ValidationError({path: exc.messages}) from None
-
-
-def _refuse_duplicates(where: str, keys: list[str]) -> None:
-    seen: set[str] = set()
-    for key in keys:
-        if key in seen:
-            raise ValidationError({f"{where}/{key}": "appears more than once in the file"})
-        seen.add(key)
 
 
 def _diff(current: dict, wanted: dict) -> dict:
@@ -124,7 +104,7 @@ class CalendarSection(Section):
         return [calendar_item(c) for c in BusinessCalendar.objects.order_by("slug")]
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        _refuse_duplicates(self.key, [item["key"] for item in items])
+        refuse_duplicates(self.key, [item["key"] for item in items])
         existing = {c.slug: c for c in BusinessCalendar.objects.filter(slug__in=[i["key"] for i in items])}
         changes = []
         for item in items:
@@ -210,7 +190,7 @@ class PolicySection(Section):
                 .order_by("record_type", "order", "slug")]
 
     def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        _refuse_duplicates(self.key, [item["key"] for item in items])
+        refuse_duplicates(self.key, [item["key"] for item in items])
         existing = {p.slug: p for p in SLAPolicy.objects.filter(slug__in=[i["key"] for i in items])
                     .select_related("calendar").prefetch_related("targets")}
         calendars = {c.slug: c for c in BusinessCalendar.objects.filter(slug__in={i["calendar"] for i in items})}

@@ -224,10 +224,11 @@ def stop_all(record, *, actor: Actor, at=None) -> None:
 
 
 def cancel_all(record, *, actor: Actor, at=None) -> None:
-    """The record was cancelled: its clocks stop and count neither as met nor as breached."""
+    """The record was cancelled: its running and paused clocks stop and count neither as met nor as
+    breached; a clock already stopped keeps its outcome (an acknowledgement in time stays met)."""
     at = _now(at)
     with transaction.atomic():
-        timers = [t for t in _locked_timers(record) if t.state != "cancelled"]
+        timers = [t for t in _locked_timers(record) if t.state in ("running", "paused")]
         for timer in timers:
             _freeze(timer, at)
             timer.state, timer.stopped_at, timer.resumed_at = "cancelled", timer.stopped_at or at, None
