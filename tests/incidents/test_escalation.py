@@ -276,10 +276,10 @@ def test_rule_validation_names_the_fields():
 
 # --- exactly once under concurrent sweepers ---------------------------------------------------------------
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_escalation_fires_exactly_once_under_two_concurrent_sweepers():
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks and SKIP LOCKED need PostgreSQL (set OPSDESK_TEST_DATABASE_URL)")
+    assert connection.vendor == "postgresql"
     team = staffed_team("ops")
     rule = escalation_rule("Page the lead after 15 min")
     incident = p1(team)

@@ -15,10 +15,10 @@ from tests.sla.factories import PolicyFactory, incident
 MON_10 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.UTC)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_sweepers_announce_each_threshold_exactly_once(monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has no row locks: concurrent sweepers need PostgreSQL")
+    assert connection.vendor == "postgresql"
     monkeypatch.setattr(services, "SWEEP_BATCH", 7)  # many small batches, so the two interleave
     from opsdesk.sla import defaults
 
