@@ -350,32 +350,44 @@ def due_date_scenarios(args) -> list[Line]:
 
 # --- the SLA sweep ----------------------------------------------------------------------------------------
 class Restorer:
-    """Puts the seeded state back after a sweep: the SLA timers and open incidents from copies taken
-    right after seeding, and every row the sweep added (change log, events, notifications, core timers,
-    escalations ...) deleted by id, with the change-log chain head as it was."""
+    """Puts the seeded state back after a sweep: every row added since seeding (change log, events,
+    notifications, core timers, escalations ...) deleted by id, the change-log chain head as it was, and
+    the SLA timers and open incidents the sweep may have changed copied back from copies taken right
+    after seeding. Rows are copied back with UPDATE (no foreign key changes, so no key checks), and an
+    incident only where its updated_at or sla_due_at differs from the copy."""
 
     TIMERS = "bench_seed_sla_timers"
     INCIDENTS = "bench_seed_open_incidents"
+    MARKS = "bench_seed_marks"
 
-    def __init__(self, append_only: list):
+    def __init__(self, append_only: list, marks: dict):
         self.append_only = append_only
+        self.seed_marks = marks
 
     @classmethod
     def create(cls, *, reuse: bool = False) -> Restorer:
+        """After seeding (or on a kept database: from the copies made then). The copies' columns must
+        still be the tables' columns: a migration that changed them needs a new seed."""
         from django.apps import apps
         from django.db import connection, models
+        from django.db.models import Max
 
+        from opsdesk.core.models import AuditChainHead
         from opsdesk.incidents.models import Incident
         from opsdesk.sla.models import SLATimer
 
+        append_only = [m for m in apps.get_models()
+                       if m.__module__.startswith("opsdesk.") and m not in (Incident, SLATimer)
+                       and isinstance(m._meta.pk, models.AutoField | models.BigAutoField)]
         tables = connection.introspection.table_names()
         for copy, model, where in ((cls.TIMERS, SLATimer, ""),
                                    (cls.INCIDENTS, Incident, "WHERE status IN ('new', 'acknowledged', "
                                                              "'in_progress', 'on_hold')")):
             live = model._meta.db_table
             if reuse and copy in tables:
-                columns = [c.name for c in connection.introspection.get_table_description(connection.cursor(), live)]
-                kept = [c.name for c in connection.introspection.get_table_description(connection.cursor(), copy)]
+                with connection.cursor() as cursor:
+                    columns = [c.name for c in connection.introspection.get_table_description(cursor, live)]
+                    kept = [c.name for c in connection.introspection.get_table_description(cursor, copy)]
                 if columns != kept:
                     raise SystemExit(f"{live} changed since the data was seeded (a migration): run with --reseed")
                 continue
@@ -383,64 +395,70 @@ class Restorer:
                 cursor.execute(f'DROP TABLE IF EXISTS "{copy}"')
                 cursor.execute(f'CREATE TABLE "{copy}" AS SELECT * FROM "{live}" {where}')
                 cursor.execute(f'CREATE UNIQUE INDEX "{copy}_id" ON "{copy}" (id)')
-        append_only = [m for m in apps.get_models()
-                       if m.__module__.startswith("opsdesk.") and m not in (Incident, SLATimer)
-                       and isinstance(m._meta.pk, models.AutoField | models.BigAutoField)]
-        return cls(append_only)
+        if not (reuse and cls.MARKS in tables):
+            # The seeded state's last id of every table the product appends to, and the chain head.
+            head = AuditChainHead.objects.filter(pk=1).values_list("last_hash", "last_entry_id").first()
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP TABLE IF EXISTS "{cls.MARKS}"')
+                cursor.execute(f'CREATE TABLE "{cls.MARKS}" (name varchar(200) PRIMARY KEY, mark bigint, '
+                               "hash varchar(64))")
+                rows = [(m._meta.db_table, m.objects.aggregate(top=Max("pk"))["top"] or 0, None)
+                        for m in append_only]
+                if head is not None:
+                    rows.append(("audit chain head", head[1], head[0]))
+                cursor.executemany(f'INSERT INTO "{cls.MARKS}" (name, mark, hash) VALUES (%s, %s, %s)', rows)
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT name, mark, hash FROM "{cls.MARKS}"')
+            marks = {name: (mark, hash_) for name, mark, hash_ in cursor.fetchall()}
+        return cls(append_only, marks)
 
-    def marks(self) -> dict:
-        from django.db.models import Max
-
-        from opsdesk.core.models import AuditChainHead
-
-        marks = {m: m.objects.aggregate(top=Max("pk"))["top"] or 0 for m in self.append_only}
-        head = AuditChainHead.objects.filter(pk=1).values("last_hash", "last_entry_id").first()
-        return {"tables": marks, "head": head}
-
-    def restore(self, marks: dict, incident_ids: list[int] | None = None) -> None:
-        """Back to the seeded state: every added row deleted, the chain head put back, the timers (all)
-        and the open incidents (those given, or all) copied back."""
+    def restore(self, timer_ids: list[int] | None = None, incident_ids: list[int] | None = None) -> None:
+        """Back to the seeded state: the timers given (or all) and the open incidents given (or all)."""
         from django.db import connection, transaction
 
         from opsdesk.core.models import AuditChainHead
         from opsdesk.incidents.models import Incident
         from opsdesk.sla.models import SLATimer
 
-        timers, incidents = SLATimer._meta.db_table, Incident._meta.db_table
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             # Newest first: rows added later may point at rows added earlier (a notification at its event).
             for model in reversed(self.append_only):
-                mark = marks["tables"][model]
-                if model.objects.filter(pk__gt=mark).exists():
+                mark = self.seed_marks.get(model._meta.db_table, (None,))[0]
+                if mark is not None and model.objects.filter(pk__gt=mark).exists():
                     cursor.execute(f'DELETE FROM "{model._meta.db_table}" WHERE "{model._meta.pk.column}" > %s',
                                    [mark])
-            if marks["head"] is not None:
-                AuditChainHead.objects.filter(pk=1).update(**marks["head"])
-            cursor.execute(f'DELETE FROM "{timers}"')
-            cursor.execute(f'INSERT INTO "{timers}" SELECT * FROM "{self.TIMERS}"')
-            if incident_ids is None:
-                cursor.execute(f'DELETE FROM "{incidents}" WHERE id IN (SELECT id FROM "{self.INCIDENTS}")')
-                cursor.execute(f'INSERT INTO "{incidents}" SELECT * FROM "{self.INCIDENTS}"')
-            else:
-                for start in range(0, len(incident_ids), 500):
-                    chunk = incident_ids[start:start + 500]
-                    marks_sql = ", ".join(["%s"] * len(chunk))
-                    cursor.execute(f'DELETE FROM "{incidents}" WHERE id IN ({marks_sql})', chunk)
-                    cursor.execute(f'INSERT INTO "{incidents}" SELECT * FROM "{self.INCIDENTS}" '
-                                   f'WHERE id IN ({marks_sql})', chunk)
+            if "audit chain head" in self.seed_marks:
+                entry_id, last_hash = self.seed_marks["audit chain head"]
+                AuditChainHead.objects.filter(pk=1).update(last_entry_id=entry_id, last_hash=last_hash)
+            for model, copy, ids, changed in (
+                    (SLATimer, self.TIMERS, timer_ids, ""),
+                    (Incident, self.INCIDENTS, incident_ids,
+                     " AND NOT (t.updated_at = s.updated_at AND (t.sla_due_at = s.sla_due_at "
+                     "OR (t.sla_due_at IS NULL AND s.sla_due_at IS NULL)))")):
+                table = model._meta.db_table
+                columns = [f.column for f in model._meta.concrete_fields if f.column != "id"]
+                assignments = ", ".join(f'"{c}" = s."{c}"' for c in columns)
+                sql = (f'UPDATE "{table}" AS t SET {assignments} FROM "{copy}" AS s WHERE s.id = t.id{changed}')
+                if ids is None:
+                    cursor.execute(sql)
+                    continue
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    cursor.execute(sql + f" AND t.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:  # outside a transaction: the dead rows of the copy back
-                cursor.execute(f'VACUUM ANALYZE "{timers}"')
-                cursor.execute(f'VACUUM ANALYZE "{incidents}"')
+                cursor.execute(f'VACUUM ANALYZE "{SLATimer._meta.db_table}"')
+                cursor.execute(f'VACUUM ANALYZE "{Incident._meta.db_table}"')
 
 
-def _due_incidents(now: datetime.datetime) -> list[int]:
+def _due(now: datetime.datetime) -> tuple[list[int], list[int]]:
+    """The running timers due at `now` and their incidents."""
     from opsdesk.sla.models import SLATimer
 
-    return sorted(set(SLATimer.objects.filter(state="running", next_check_at__lte=now)
-                      .values_list("object_id", flat=True)))
+    rows = list(SLATimer.objects.filter(state="running", next_check_at__lte=now).values_list("pk", "object_id"))
+    return sorted(pk for pk, _ in rows), sorted({object_id for _, object_id in rows})
 
 
 def _make_all_due(*, last_only: bool) -> None:
@@ -519,10 +537,9 @@ def sweep_scenarios(seeded, restorer: Restorer, args) -> list[Line]:
         floor = Result(group="sweep", name=label + " (floor)")
         due_timers = crossings = 0
         for _ in range(repeats):
-            marks = restorer.marks()
             if all_due:
                 _make_all_due(last_only=all_due != "every")
-            incident_ids = None if all_due else _due_incidents(now)
+            timer_ids, incident_ids = (None, None) if all_due else _due(now)
             due_timers = SLATimer.objects.filter(state="running", next_check_at__lte=now).count()
             audit_before = AuditEntry.objects.count()
             events_before = OutboxEvent.objects.count()
@@ -536,13 +553,13 @@ def sweep_scenarios(seeded, restorer: Restorer, args) -> list[Line]:
                 sla._LISTENERS.update(listeners)
             product.rows = due_timers
             written = (AuditEntry.objects.count() - audit_before, OutboxEvent.objects.count() - events_before)
-            restorer.restore(marks, incident_ids)
+            restorer.restore(timer_ids, incident_ids)
             if all_due:
                 _make_all_due(last_only=all_due != "every")
             taken, seconds = _sweep_floor(now)
             floor.runs.append(seconds)
             floor.rows = taken
-            restorer.restore(marks, incident_ids)
+            restorer.restore(timer_ids, incident_ids)
         line = Line("sweep", label, product, floor, size=f"{due_timers:,} of {running:,} timers due",
                     target=TARGETS["sweep"], unit="s",
                     note=f"{crossings:,} crossings announced ({written[0]:,} change-log rows, {written[1]:,} "
