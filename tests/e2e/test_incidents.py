@@ -186,6 +186,8 @@ def test_the_keyboard_path_through_the_queue_and_the_detail_page(new_page, log_i
     expect(row(page, p2)).to_have_class(re.compile("row-selected"))
     p2.refresh_from_db()
     assert (p2.status, p2.assignee) == ("resolved", rita)
+    page.keyboard.press("a")  # a resolved incident cannot be acknowledged: the key says so instead of nothing
+    expect(page.locator("#messages")).to_contain_text("not available for this incident")
 
     page.keyboard.press("/")
     expect(page.locator("#list-q")).to_be_focused()

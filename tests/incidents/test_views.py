@@ -173,6 +173,10 @@ def test_saved_views_are_tabs_with_counts_and_the_current_one_marked(client, use
     counts = dict(re.findall(r'data-view="(\w+)".*?view-count">(\d+)<', tabs))
     assert counts == {"mine": "1", "team": "2", "unassigned": "2", "breaching": "1", "major": "0", "open": "3"}
     assert 'aria-current="page"' in tabs
+    # The page loads the counts once, shortly after it is drawn; the counted tabs then refresh once a
+    # minute (loading again at once made a request every 100 ms for as long as the queue was open).
+    assert 'hx-trigger="load delay:100ms"' in page
+    assert 'hx-trigger="every 60s"' in tabs and "load delay" not in tabs
 
 
 def test_news_banner_counts_incidents_opened_since_the_table_was_drawn(client, users):
@@ -498,3 +502,33 @@ def test_dashboard_cards_show_open_by_priority_breaching_and_mtta_with_bounded_q
     assert 'id="incident-trend-data"' in html and 'id="incident-trend"' in html
     breaching = html[html.index('id="card-breaching"'):html.index('id="card-mtta"')]
     assert "Nothing is about to breach." in breaching, "acknowledged: the next clock is due in 4 hours"
+
+
+def test_the_affected_service_may_be_typed_as_its_name_or_number_and_is_suggested(client, users, team):
+    shop = ServiceFactory(owner_team=team, slug="online-shop", name="Online Shop")
+    client.force_login(users["responder"])
+    form = client.get("/incidents/new/").content.decode()
+    assert re.search(r'<datalist id="[^"]+-options"><option value="online-shop">Online Shop \(SVC-\d+\)', form)
+    for typed in ("Online Shop", shop.number, "online-shop"):
+        response = client.post("/incidents/new/", {"title": f"Shop down ({typed})", "impact": 2, "urgency": 2,
+                                                   "service": typed})
+        assert response.status_code == 302, (typed, response.content.decode()[:500])
+    assert set(Incident.objects.values_list("service__slug", flat=True)) == {"online-shop"}
+    refused = client.post("/incidents/new/", {"title": "x", "impact": 2, "urgency": 2, "service": "Nowhere"})
+    assert refused.status_code == 422 and "No service with the key, number or name" in refused.content.decode()
+
+
+def test_a_paused_business_time_clock_shows_working_hours_not_days():
+    """P5 resolves in 5 business days (40 working hours on office hours): on hold at once, 40h are left,
+    written as working hours rather than "1d 16h", which read as if most of the time had gone."""
+    from opsdesk.incidents import views
+    from opsdesk.sla import services as sla
+
+    with time_machine.travel(T0 + datetime.timedelta(hours=1), tick=False):
+        incident = make_incident(impact=3, urgency=3)
+        services.transition_incident(incident, "start", actor=FACTORY_ACTOR)
+        services.transition_incident(incident, "hold", actor=FACTORY_ACTOR, data={"hold_reason": "awaiting_vendor"})
+        [resolve] = [t for t in sla.timers_for([incident])[incident.pk] if t.metric == "resolve"]
+        shown = views.countdown(resolve, T0 + datetime.timedelta(hours=1))
+    assert shown["text"] == "paused, 40h 0m of working time left"
+    assert shown["detail"] == "<1m of 40h 0m working time"

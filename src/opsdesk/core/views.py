@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -121,11 +122,11 @@ class RecordUI:
 
     @classmethod
     def label_plural(cls) -> str:
-        return str(cls.model._meta.verbose_name_plural).capitalize()
+        return capfirst(str(cls.model._meta.verbose_name_plural))
 
     @classmethod
     def label(cls) -> str:
-        return str(cls.model._meta.verbose_name).capitalize()
+        return capfirst(str(cls.model._meta.verbose_name))
 
     @classmethod
     def list_key(cls) -> str:
@@ -143,7 +144,7 @@ class RecordUI:
         for name in self.detail_fields:
             method = getattr(self, f"render_{name}", None)
             field = record._meta.get_field(name) if not method else None
-            label = str(field.verbose_name).capitalize() if field else name.replace("_", " ").capitalize()
+            label = capfirst(str(field.verbose_name)) if field else name.replace("_", " ").capitalize()
             if method:
                 label = getattr(method, "label", label)
                 value = method(record)
@@ -287,7 +288,7 @@ class RecordListView(UIView):
         rows = [(record, [(c, c.value(ui, record)) for c in ui.columns]) for record in page.object_list]
         headers = []
         for column in ui.columns:
-            entry = {"label": column.label, "url": None, "active": None}
+            entry = {"key": column.key, "label": column.label, "url": None, "active": None}
             if column.sort:
                 active = sort.lstrip("-") == column.sort
                 descending = sort.startswith("-")

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse_lazy
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from opsdesk.accounts.models import Team
@@ -30,12 +31,29 @@ def level_choices(levels: list[dict]) -> list[tuple[int, str]]:
     return [(int(level["value"]), f"{level['value']} – {_(level['label'])}") for level in levels]
 
 
+class ServiceInput(forms.TextInput):
+    """A text box with the active services offered as suggestions (a <datalist>, at most
+    DATALIST_MAX), so a responder can type a service's name, key or number."""
+
+    DATALIST_MAX = 300
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id') or name}-options"
+        self.attrs["list"] = list_id
+        box = super().render(name, value, attrs, renderer)
+        options = Service.objects.exclude(status="retired").order_by("name").values_list("slug", "name", "number")
+        return format_html('{}<datalist id="{}">{}</datalist>', box, list_id, format_html_join(
+            "", '<option value="{}">{} ({})</option>', options[: self.DATALIST_MAX]))
+
+
 class ServiceKeyField(forms.CharField):
-    """One service typed as its key: bounded however large the catalogue is."""
+    """One service typed as its key, number or name ("online-shop", "SVC-7", "Online Shop")."""
+
+    widget = ServiceInput
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
-        kwargs.setdefault("max_length", 100)
+        kwargs.setdefault("max_length", 150)
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
@@ -47,10 +65,10 @@ class ServiceKeyField(forms.CharField):
         key = (super().clean(value) or "").strip()
         if not key:
             return None
-        found = Service.objects.filter(slug=key).first()
-        if found is None:
-            raise ValidationError(_("No service with the key %(key)s.") % {"key": key})
-        return found
+        found = list(Service.objects.filter(Q(slug=key) | Q(number__iexact=key) | Q(name__iexact=key))[:2])
+        if len(found) != 1:
+            raise ValidationError(_("No service with the key, number or name “%(key)s”.") % {"key": key})
+        return found[0]
 
 
 class CIsField(CommaListField):
@@ -102,8 +120,9 @@ def members_of(team):
 
 
 class IncidentForm(RecordForm):
-    service = ServiceKeyField(label=_("Affected service"), help_text=_("The service's key, e.g. checkout"))
-    cis = CIsField(label=_("Affected CIs"), help_text=_("Numbers or names, comma separated, e.g. CI-12, db-orders-1"))
+    service = ServiceKeyField(label=_("Affected service"),
+                              help_text=_("Its name, key or number, e.g. Online Shop, online-shop or SVC-7"))
+    cis = CIsField(label=_("Affected CIs"), help_text=_("Numbers or names, comma separated, e.g. CI-12, shop-frontend"))
     impact = forms.TypedChoiceField(label=_("Impact"), coerce=int)
     urgency = forms.TypedChoiceField(label=_("Urgency"), coerce=int)
     priority = forms.ChoiceField(label=_("Priority"), required=False,

@@ -70,7 +70,8 @@ def document_context(report: IncidentReport) -> dict:
         (_("Resolved"), reports.format_time(incident.resolved_at), ""),
         (_("Duration"), duration, ""),
         (_("Closed"), reports.format_time(incident.closed_at), ""),
-        (_("Major incident"), incident.get_major_status_display() if incident.major_status else _("No"), ""),
+        (_("Major incident"), {"major": _("Yes"), "proposed": _("Proposed"), "rejected": _("No (proposal rejected)")}
+         .get(incident.major_status, _("No")), ""),
         (_("Commander"), people, ""),
         (_("Report"), status_label, ""),
         (_("Completed"), reports.format_time(report.completed_at), ""),

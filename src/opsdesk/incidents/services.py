@@ -258,8 +258,12 @@ def _apply_transition_fields(incident: Incident, transition, data: dict) -> None
         if missing:
             raise TransitionNotAllowed(missing)
         incident.closed_at = now
-    if name in ("cancel", "reopen", "hold"):
-        incident.status_reason = reason or incident.get_hold_reason_display()
+    if name in ("cancel", "reopen"):
+        incident.status_reason = reason
+    elif name == "hold":  # the hold reason has its own field; a note given with it is the status reason
+        incident.status_reason = str(data.get("comment") or "").strip()[:500]
+    elif name == "resume":
+        incident.status_reason = ""
 
 
 def transition_incident(incident: Incident, name: str, *, actor: Actor, data: dict | None = None) -> Incident:

@@ -38,10 +38,13 @@ IMPACT_SHOWN = 10
 
 # --- SLA countdowns -----------------------------------------------------------------------------------
 
-def duration_text(seconds: float) -> str:
-    """"3d 4h", "2h 14m", "35m", "<1m": what fits a queue cell (incidents.js writes the same)."""
+def duration_text(seconds: float, *, business: bool = False) -> str:
+    """"3d 4h", "2h 14m", "35m", "<1m": what fits a queue cell (incidents.js writes the same). Business
+    time is counted in working hours, never in days: 40 business hours are "40h", not "1d 16h"."""
     minutes = int(abs(seconds) // 60)
     days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if business:
+        days, hours = 0, minutes // 60
     if days:
         return _("%(d)sd %(h)sh") % {"d": days, "h": hours}
     if hours:
@@ -67,8 +70,10 @@ def countdown(timer, now) -> dict | None:
             text = _("breached %(t)s ago") % {"t": duration_text((now - since).total_seconds())}
             colour = "red"
     elif state["state"] == "paused":
+        business = state["business_time"]
+        left = duration_text(max(0, state["remaining_seconds"]), business=business)
         text = _("paused, breached") if state["breached"] else \
-            _("paused, %(t)s left") % {"t": duration_text(max(0, state["remaining_seconds"]))}
+            (_("paused, %(t)s of working time left") if business else _("paused, %(t)s left")) % {"t": left}
     else:  # stopped
         text = _("missed") if state["breached"] else _("met")
         colour = "grey"
@@ -77,8 +82,10 @@ def countdown(timer, now) -> dict | None:
         detail = _("due %(at)s · %(p)s%% used") % {"at": timezone.localtime(due).strftime("%a %d %b %H:%M"),
                                                   "p": int(state["percent"])}
     else:
-        detail = _("%(took)s of %(goal)s") % {"took": duration_text(state["elapsed_seconds"]),
-                                             "goal": duration_text(state["goal_seconds"])}
+        business = state["business_time"]
+        detail = (_("%(took)s of %(goal)s working time") if business else _("%(took)s of %(goal)s")) % {
+            "took": duration_text(state["elapsed_seconds"], business=business),
+            "goal": duration_text(state["goal_seconds"], business=business)}
     return {**state, "text": text, "detail": detail, "css": SLA_CSS.get(colour, "sla-grey"), "colour": colour,
             "short": SHORT_METRICS.get(state["metric"], state["label"]),
             "running": state["state"] == "running" and due is not None,
@@ -142,7 +149,8 @@ def views_context(request, *, counts: bool) -> dict:
     for key, label, query in saved_views():
         views.append({"key": key, "label": label, "url": f"?{urlencode(query)}" if query else "?",
                       "active": current == {k: [v] for k, v in query.items()}, "count": found.get(key)})
-    return {"saved_views": views, "views_query": request.GET.urlencode()}
+    # `counted`: the tabs carry counts, so they refresh once a minute instead of loading them again at once.
+    return {"saved_views": views, "views_query": request.GET.urlencode(), "counted": counts}
 
 
 def my_teams(user) -> set[int]:

@@ -100,6 +100,12 @@
   function quick(action) {
     const row = current();
     const button = row && row.querySelector('[data-quick="' + action + '"]');
+    if (row && !button) {  // say why nothing happens rather than ignoring the key
+      const table = row.closest(".incident-table");
+      document.body.dispatchEvent(new CustomEvent("opsdesk:notice", { detail: {
+        text: table && table.dataset.msgUnavailable, level: "warning" } }));
+      return;
+    }
     if (!button || typeof htmx === "undefined") return;
     const post = button.getAttribute("hx-post");
     htmx.ajax(post ? "POST" : "GET", post || button.getAttribute("hx-get"),
