@@ -202,6 +202,8 @@ def test_propose_by_responder_promote_by_manager_only(client, users):
     assert client.post(url + "propose/", {"reason": "big"}).status_code == 403
 
     client.force_login(users["responder"])
+    tab = client.get(f"/incidents/{incident.pk}/?tab=major").content.decode()
+    assert 'id="major-p1-hint"' in tab  # a P1 not yet major suggests the proposal
     response = client.post(url + "propose/", {"reason": "All card payments fail"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "All card payments fail" in response.content.decode()

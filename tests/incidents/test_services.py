@@ -252,3 +252,21 @@ def test_cancelling_keeps_an_acknowledgement_that_was_met():
     clocks = timers_of(incident)
     assert (clocks["acknowledge"].state, clocks["acknowledge"].breached_at) == ("stopped", None)
     assert clocks["resolve"].state == "cancelled"
+
+
+def test_acknowledging_an_unassigned_incident_takes_it_when_the_person_may_be_its_assignee(team, users):
+    from opsdesk.core.actors import Actor
+
+    member = users["team_manager"]  # a member of `team`
+    mine = make_incident(assignment_group=team)
+    services.transition_incident(mine, "acknowledge", actor=Actor.for_user(member))
+    mine.refresh_from_db()
+    assert mine.assignee == member and mine.reassignment_count == 0
+    theirs = make_incident(assignment_group=team)
+    services.transition_incident(theirs, "acknowledge", actor=Actor.for_user(users["responder"]))  # not a member
+    theirs.refresh_from_db()
+    assert theirs.assignee is None
+    by_system = make_incident()
+    services.transition_incident(by_system, "start", actor=FACTORY_ACTOR)
+    by_system.refresh_from_db()
+    assert by_system.assignee is None

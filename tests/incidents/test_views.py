@@ -532,3 +532,16 @@ def test_a_paused_business_time_clock_shows_working_hours_not_days():
         shown = views.countdown(resolve, T0 + datetime.timedelta(hours=1))
     assert shown["text"] == "paused, 40h 0m of working time left"
     assert shown["detail"] == "<1m of 40h 0m working time"
+
+
+def test_the_timeline_reads_like_the_page_not_like_the_database(client, users):
+    incident = make_incident(impact=2, urgency=2)
+    services.transition_incident(incident, "acknowledge", actor=FACTORY_ACTOR)
+    services.transition_incident(incident, "hold", actor=FACTORY_ACTOR, data={"hold_reason": "awaiting_vendor"})
+    client.force_login(users["viewer"])
+    html = client.get(f"/incidents/{incident.pk}/?tab=timeline", **{"HTTP_HX_REQUEST": "true",
+                                                                    "HTTP_HX_TARGET": "record-tab"}).content.decode()
+    assert "On hold because" in html and "Awaiting vendor" in html
+    assert "awaiting_vendor" not in html and "hold_reason" not in html
+    assert "Priority set by hand" not in html  # a creation's "no" says nothing
+    assert re.search(r"Acknowledged</th><td[^>]*>—</td><td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", html)

@@ -266,11 +266,27 @@ def _apply_transition_fields(incident: Incident, transition, data: dict) -> None
         incident.status_reason = ""
 
 
+def _take_on_acknowledge(incident: Incident, transition, actor: Actor) -> None:
+    """Whoever acknowledges or starts an unassigned incident takes it, when they may be its assignee
+    (a member of its team, or anyone when it has no team), as on-call tools do."""
+    user = actor.user
+    if transition.name not in ("acknowledge", "start") or incident.assignee_id is not None or user is None:
+        return
+    team = incident.assignment_group
+    if team is None or team.memberships.filter(user=user).exists():
+        incident.assignee = user
+
+
 def transition_incident(incident: Incident, name: str, *, actor: Actor, data: dict | None = None) -> Incident:
     data = data or {}
+
+    def apply_fields(record, transition, values):
+        _apply_transition_fields(record, transition, values)
+        _take_on_acknowledge(record, transition, actor)
+
     with transaction.atomic():
         incident = records.transition_record(incident, name, actor=actor, workflow=INCIDENT_WORKFLOW, data=data,
-                                             apply_fields=_apply_transition_fields)
+                                             apply_fields=apply_fields)
         if name in ("acknowledge", "start"):
             sla.stop(incident, "acknowledge", actor=actor)
             escalation.on_acknowledged(incident, actor=actor)
