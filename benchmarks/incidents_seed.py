@@ -12,11 +12,12 @@ Shape (fixed random seed, so runs compare; the counts are for the default 1,000,
   busy as weekend days and office hours busier than nights; ids and numbers in order of creation;
 - impact and urgency drawn per incident (impact 1/2/3: 5/20/75 %, urgency 10/30/60 %), priority from
   the shipped matrix (0.5 % P1, 3.5 % P2, 16.5 % P3, 34.5 % P4, 45 % P5); 40 teams with a skew
-  (the busiest gets about 9 %), 400 responders (10 per team), 300 services, the shipped categories;
-  2 % mention "ledger" in the title (the search term), a fifth of P1 and P2 are major;
+  (the busiest gets 16.5 %), 400 responders (10 per team), 300 services, the shipped categories;
+  3.9 % have "ledger" in the title (the search term: 2 % drawn, the rest from service names);
+  a fifth of P1 and P2 are major;
 - about 100,000 open (new 12 %, acknowledged 18 %, in progress 55 %, on hold 15 %), the newer the more
-  likely: every incident of the last day or so, a third of those of a month ago and 4 % of the old
-  backlog; the rest resolved (the last 7 days), closed or cancelled (3 %); acknowledged after a
+  likely: 98 % of those of the last day, half of those a month old and 5 % of those older than a
+  year; the rest resolved (the last 7 days), closed or cancelled (3 %); acknowledged after a
   log-normal delay (median 5 min for P1 to 4 h for P5), resolved after a further 2 h (P1) to 7 days (P5);
 - SLA timers for the open incidents, as the engine leaves them: the policy of their priority
   (P1/P2 on the 24x7 calendar, P3-P5 on office hours), "acknowledge" running (new) or stopped (at
@@ -412,6 +413,7 @@ def seed(n_incidents: int, n_open: int, *, sweep_lag_seconds: int = 600, log=pri
                 row["sla_due_at"] = due
                 for timer in rows:
                     timers.add(timer)
+            row["sla_rank_at"] = Incident(status=status).sla_rank(row.get("sla_due_at"))  # as the engine keeps it
             incidents.add(row)
             by_status[status] = by_status.get(status, 0) + 1
             by_priority[priority] = by_priority.get(priority, 0) + 1

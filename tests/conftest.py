@@ -38,6 +38,15 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "attachments"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: cached figures (the queue's view counts) name rows by id,
+    and ids come round again after a test's rollback."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def system_actor():
     return Actor.system("test")

@@ -270,3 +270,24 @@ def test_acknowledging_an_unassigned_incident_takes_it_when_the_person_may_be_it
     services.transition_incident(by_system, "start", actor=FACTORY_ACTOR)
     by_system.refresh_from_db()
     assert by_system.assignee is None
+
+
+def test_the_queue_sort_key_follows_the_clocks_and_the_state():
+    """sla_rank_at: the due date while a clock runs, after every due date when none runs (on hold),
+    and last of all once resolved, closed or cancelled; reopening puts the due date back."""
+    from opsdesk.incidents.models import CLOSED_RANK, OPEN_WITHOUT_CLOCK_RANK
+
+    with time_machine.travel(T0, tick=False):
+        incident = make_incident(impact=1, urgency=2)  # P2: acknowledge in 30 minutes
+        assert incident.sla_rank_at == incident.sla_due_at == T0 + datetime.timedelta(minutes=30)
+        services.transition_incident(incident, "start", actor=FACTORY_ACTOR)
+        services.transition_incident(incident, "hold", actor=FACTORY_ACTOR, data={"hold_reason": "awaiting_vendor"})
+        incident.refresh_from_db()
+        assert (incident.sla_due_at, incident.sla_rank_at) == (None, OPEN_WITHOUT_CLOCK_RANK)
+        services.resolve_incident(incident, actor=FACTORY_ACTOR, code="fixed", notes="Vendor patched")
+        incident.refresh_from_db()
+        assert incident.sla_rank_at == CLOSED_RANK
+        services.transition_incident(incident, "reopen", actor=FACTORY_ACTOR, data={"reason": "Back"})
+        incident.refresh_from_db()
+        assert incident.sla_rank_at == incident.sla_due_at == T0 + datetime.timedelta(hours=8)
+    assert list(Incident.objects.filter(sla_rank_at__lt=CLOSED_RANK)) == [incident]

@@ -160,7 +160,11 @@ class IncidentViewSet(RecordViewSet):
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilterSet
     search_fields = ["number", "title"]
-    ordering_fields = ["id", "priority", "sla_due_at", "created_at", "updated_at", "status", "resolved_at"]
+    ordering_fields = ["id", "priority", "sla_due_at", "sla_rank_at", "created_at", "updated_at", "status",
+                       "resolved_at"]
+    # Time to breach: the never-NULL twin of sla_due_at, so incidents without a running clock come last
+    # and one index serves the order on every database.
+    ordering_aliases = {"sla_due_at": "sla_rank_at"}
     ordering = ["-id"]
     workflow = INCIDENT_WORKFLOW
     # Responders report incidents (their team role decides for team-scoped ones, see core.permissions).

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from opsdesk.accounts.models import Membership
 
-from .models import PRIORITIES, Category, Incident
-from .workflows import INCIDENT_WORKFLOW, OPEN_STATES
+from .models import CLOSED_RANK, PRIORITIES, Category, Incident
+from .workflows import INCIDENT_WORKFLOW
 
 ME = "me"  # assignee=me: the signed-in user
 MINE = "mine"  # assignment_group=mine: the teams the signed-in user belongs to
@@ -67,7 +67,9 @@ class IncidentFilterSet(django_filters.FilterSet):
         return user if user is not None and user.is_authenticated else None
 
     def filter_open(self, queryset, name, value):
-        return queryset.filter(status__in=OPEN_STATES) if value else queryset.exclude(status__in=OPEN_STATES)
+        # By the sort key rather than the status: "open" is then one range of the index the queue is
+        # sorted by, so the first page of 100,000 open incidents is read in order, without a sort.
+        return queryset.filter(sla_rank_at__lt=CLOSED_RANK) if value else queryset.filter(sla_rank_at=CLOSED_RANK)
 
     def filter_category(self, queryset, name, value):
         if not value:

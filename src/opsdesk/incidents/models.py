@@ -1,6 +1,8 @@
 """Incidents: classification, impact x urgency priority, the response flow, assignment and escalation
 rules, major incidents with their roles and communication log, and post-incident reports."""
 
+import datetime
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -12,6 +14,11 @@ from opsdesk.core.models import BaseModel, NumberedModel
 from .workflows import INCIDENT_WORKFLOW
 
 USER = settings.AUTH_USER_MODEL
+# The queue's sort key (`Incident.sla_rank_at`) beyond the due dates: an open incident without a running
+# clock ranks after every due date, and a resolved, closed or cancelled one after that. So "open, by
+# time to breach" is one range of one index: sla_rank_at < CLOSED_RANK, in index order.
+OPEN_WITHOUT_CLOCK_RANK = datetime.datetime(9000, 1, 1, tzinfo=datetime.UTC)
+CLOSED_RANK = datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC)
 PRIORITIES = [("P1", _("P1 Critical")), ("P2", _("P2 High")), ("P3", _("P3 Moderate")), ("P4", _("P4 Low")),
               ("P5", _("P5 Planning"))]
 
@@ -67,6 +74,7 @@ class Incident(NumberedModel):
     NUMBER_PREFIX = "INC"
     TEAM_FIELD = "assignment_group"
     SLA_DUE_FIELD = "sla_due_at"
+    SLA_RANK_FIELD = "sla_rank_at"
 
     SOURCES = [("manual", _("Manual")), ("email", _("Email")), ("alert", _("Alert")), ("api", _("API"))]
     HOLD_REASONS = [("awaiting_customer", _("Awaiting customer")), ("awaiting_vendor", _("Awaiting vendor")),
@@ -137,11 +145,18 @@ class Incident(NumberedModel):
     next_update_due_at = models.DateTimeField(_("next stakeholder update due"), null=True, blank=True)
     # The earliest due date of the record's running SLA timers (kept by the SLA engine): the queue sorts by it.
     sla_due_at = models.DateTimeField(_("SLA due"), null=True, blank=True)
+    # The same, never NULL (see OPEN_WITHOUT_CLOCK_RANK and CLOSED_RANK): the queue's "open, by time to
+    # breach" on one index range on every database. Kept by the SLA engine with sla_due_at (`sla_rank`).
+    sla_rank_at = models.DateTimeField(default=OPEN_WITHOUT_CLOCK_RANK, editable=False)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["status", "sla_due_at"]),
+            models.Index(fields=["sla_rank_at", "-id"], name="incident_breach_order_idx"),
+            models.Index(fields=["assignment_group", "sla_rank_at"], name="incident_team_breach_idx"),
+            models.Index(fields=["assignee", "sla_rank_at"], name="incident_assignee_breach_idx"),
+            models.Index(fields=["updated_at"], name="incident_updated_idx"),
             models.Index(fields=["assignment_group", "status"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["status", "priority"]),
@@ -154,6 +169,12 @@ class Incident(NumberedModel):
     @property
     def is_open(self) -> bool:
         return self.status in ("new", "acknowledged", "in_progress", "on_hold")
+
+    def sla_rank(self, due):
+        """The sort key the SLA engine stores with the earliest due date `due` (see CLOSED_RANK)."""
+        if not self.is_open:
+            return CLOSED_RANK
+        return due or OPEN_WITHOUT_CLOCK_RANK
 
 
 class CommunicationUpdate(models.Model):

@@ -308,6 +308,10 @@ def transition_incident(incident: Incident, name: str, *, actor: Actor, data: di
         elif name == "cancel":
             sla.cancel_all(incident, actor=actor)
             escalation.on_closed(incident, actor=actor)
+        rank = incident.sla_rank(incident.sla_due_at)
+        if rank != incident.sla_rank_at:  # the queue's sort key follows the state (the SLA calls mostly did)
+            Incident.objects.filter(pk=incident.pk).update(sla_rank_at=rank)
+            incident.sla_rank_at = rank
     return incident
 
 

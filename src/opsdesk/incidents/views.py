@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, Q, QuerySet, prefetch_related_objects
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -33,6 +34,7 @@ STATUS_STYLES = {"new": "info", "acknowledged": "primary", "in_progress": "prima
 SLA_CSS = {"green": "sla-green", "amber": "sla-amber", "red": "sla-red", "grey": "sla-grey"}
 SHORT_METRICS = {"acknowledge": gettext_lazy("Ack"), "resolve": gettext_lazy("Resolve")}
 BREACHING_MINUTES = 60
+VIEW_COUNTS_SECONDS = 30
 IMPACT_SHOWN = 10
 
 
@@ -99,19 +101,12 @@ def countdowns(timers, now) -> list[dict]:
 # --- the queue ------------------------------------------------------------------------------------------
 
 class QueueQuerySet(QuerySet):
-    """Sorting by `sla_due_at` puts incidents without a running clock last in both directions, on every
-    database (PostgreSQL sorts NULLs last ascending, SQLite first); the list view sorts by names."""
+    """Sorting by `sla_due_at` (time to breach) sorts by `sla_rank_at`, its never-NULL twin: incidents
+    without a running clock come last, and one index serves the order on every database."""
 
     def order_by(self, *fields):
-        ordered = []
-        for name in fields:
-            if name == "sla_due_at":
-                ordered.append(F("sla_due_at").asc(nulls_last=True))
-            elif name == "-sla_due_at":
-                ordered.append(F("sla_due_at").desc(nulls_last=True))
-            else:
-                ordered.append(name)
-        return super().order_by(*ordered)
+        return super().order_by(*(name.replace("sla_due_at", "sla_rank_at") if isinstance(name, str) else name
+                                   for name in fields))
 
 
 def saved_views() -> list[tuple[str, str, dict]]:
@@ -138,13 +133,18 @@ def views_context(request, *, counts: bool) -> dict:
     found = {}
     if counts:
         user = request.user
-        now = timezone.now()
-        teams = Membership.objects.filter(user=user).values("team_id")
-        found = Incident.objects.filter(status__in=OPEN_STATES).aggregate(
-            mine=Count("id", filter=Q(assignee=user)), team=Count("id", filter=Q(assignment_group__in=teams)),
-            unassigned=Count("id", filter=Q(assignee__isnull=True)),
-            breaching=Count("id", filter=Q(sla_due_at__lte=now + datetime.timedelta(minutes=BREACHING_MINUTES))),
-            major=Count("id", filter=Q(major_status="major")), open=Count("id"))
+        # One pass over the open incidents per user and half-minute at most: every open queue page asks.
+        key = f"incidents:view-counts:{user.pk}"
+        found = cache.get(key)
+        if found is None:
+            now = timezone.now()
+            teams = Membership.objects.filter(user=user).values("team_id")
+            found = Incident.objects.filter(status__in=OPEN_STATES).aggregate(
+                mine=Count("id", filter=Q(assignee=user)), team=Count("id", filter=Q(assignment_group__in=teams)),
+                unassigned=Count("id", filter=Q(assignee__isnull=True)),
+                breaching=Count("id", filter=Q(sla_due_at__lte=now + datetime.timedelta(minutes=BREACHING_MINUTES))),
+                major=Count("id", filter=Q(major_status="major")), open=Count("id"))
+            cache.set(key, found, VIEW_COUNTS_SECONDS)
     views = []
     for key, label, query in saved_views():
         views.append({"key": key, "label": label, "url": f"?{urlencode(query)}" if query else "?",

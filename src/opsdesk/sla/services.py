@@ -150,6 +150,9 @@ def _save(timers: list[SLATimer], fields: list[str]) -> None:
         SLATimer.objects.bulk_update(timers, fields)
 
 
+NO_DUE_DATE = datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC)
+
+
 def _update_due(record) -> None:
     """Keep the record's denormalised earliest due date (the queue sorts by it)."""
     field = getattr(type(record), "SLA_DUE_FIELD", None)
@@ -157,9 +160,17 @@ def _update_due(record) -> None:
         return
     due = (SLATimer.objects.filter(content_type=_content_type(record), object_id=record.pk, state="running")
            .aggregate(due=Min("due_at"))["due"])
-    type(record).objects.filter(pk=record.pk).update(**{field: due})
+    values = {field: due}
+    # The sort key of "time to breach": the due date, or the far future when no clock runs. Never NULL, so
+    # one index serves the queue's order on every database (SQLite sorts NULLs first and cannot use an
+    # index for NULLS LAST).
+    rank_field = getattr(type(record), "SLA_RANK_FIELD", None)
+    if rank_field:
+        values[rank_field] = record.sla_rank(due) if hasattr(record, "sla_rank") else (due or NO_DUE_DATE)
+    type(record).objects.filter(pk=record.pk).update(**values)
     # The caller may save this same instance later in its transaction: it must not write the old value back.
-    setattr(record, field, due)
+    for name, value in values.items():
+        setattr(record, name, value)
 
 
 STATE_FIELDS = ["state", "resumed_at", "paused_at", "stopped_at", "elapsed_seconds", "due_at", "breached_at",
