@@ -123,9 +123,12 @@ def on_sla_threshold(incident: Incident, timer, percent, *, actor: Actor) -> Non
     if not incident.is_open:
         return
     metric = getattr(timer, "metric", "")
+    rules = [r for r in _rules("sla_percent") if r.metric == metric and r.percent and r.percent <= percent]
+    if not rules:
+        return  # the common case in a sweep: no rule for this clock, so no incident context to build
     context = context_for_incident(incident)
-    for rule in _rules("sla_percent"):
-        if rule.metric == metric and rule.percent and rule.percent <= percent and matches(rule.conditions, context):
+    for rule in rules:
+        if matches(rule.conditions, context):
             fire(incident, rule, actor=actor, reason=_("SLA %(metric)s reached %(p)s%%.")
                  % {"metric": metric, "p": rule.percent})
 
