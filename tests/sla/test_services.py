@@ -369,3 +369,23 @@ def test_a_calendar_with_public_holidays_skips_them():
     # Thursday 1 January 2026 is New Year's Day; Tuesday 6 January Epiphany in Bavaria.
     start(record, when=datetime.datetime(2025, 12, 31, 16, 0, tzinfo=UTC))
     assert timer(record).due_at == datetime.datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
+
+
+def test_listeners_share_one_memo_per_sweep_and_none_outside(hour_goal):
+    memos = []
+
+    def listener(record, timer, percent, *, actor):
+        memo = services.sweep_memo()
+        memo["seen"] = memo.get("seen", 0) + 1
+        memos.append(memo)
+
+    services.register_threshold_listener(Incident, listener)
+    try:
+        for _ in range(2):
+            start(incident("P1"))
+        services.sweep(now=MON_10 + 2 * HOUR)  # two records, three crossings each
+        services.sweep(now=MON_10 + 3 * HOUR)
+    finally:
+        services._LISTENERS[Incident].remove(listener)
+    assert len(memos) == 6 and all(memo is memos[0] for memo in memos) and memos[0]["seen"] == 6
+    assert services.sweep_memo() is None

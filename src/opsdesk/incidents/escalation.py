@@ -23,6 +23,7 @@ from opsdesk.core import audit, events, timers
 from opsdesk.core.actors import Actor
 from opsdesk.core.models import Timer
 from opsdesk.core.workflow import TransitionNotAllowed
+from opsdesk.sla import services as sla
 
 from . import major
 from .assignment import context_for_incident, matches, validate_conditions
@@ -37,8 +38,16 @@ HIERARCHY = (("lead",), ("managers",))
 
 
 def _rules(trigger: str):
-    return EscalationRule.objects.filter(active=True, trigger=trigger).select_related("target_team") \
+    memo = sla.sweep_memo()  # inside an SLA sweep: read once per sweep, not once per crossing
+    key = ("incidents.escalation_rules", trigger)
+    if memo is not None and key in memo:
+        return memo[key]
+    rules = EscalationRule.objects.filter(active=True, trigger=trigger).select_related("target_team") \
         .order_by("order", "name")
+    if memo is None:
+        return rules
+    memo[key] = list(rules)
+    return memo[key]
 
 
 def _pending_rule_ids(incident: Incident) -> set[int]:

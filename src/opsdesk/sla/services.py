@@ -11,6 +11,7 @@ The write path of calendars and policies (configuration) is in `rules.py`.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import logging
 from collections.abc import Callable, Iterable
@@ -406,7 +407,24 @@ def _crossings(timer: SLATimer, now: datetime.datetime) -> list[int]:
     return crossed or pending[:1]
 
 
+_SWEEP_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("opsdesk_sla_sweep_memo", default=None)
+
+
+def sweep_memo() -> dict | None:
+    """Inside a sweep: a dict in which threshold listeners keep what they look up once per sweep (the
+    escalation rules, say) instead of once per crossing; None outside a sweep."""
+    return _SWEEP_MEMO.get()
+
+
 def sweep(*, now=None, limit: int = 1000) -> int:
+    token = _SWEEP_MEMO.set({})
+    try:
+        return _sweep(now=now, limit=limit)
+    finally:
+        _SWEEP_MEMO.reset(token)
+
+
+def _sweep(*, now=None, limit: int = 1000) -> int:
     """Announce every warning and breach that is due, exactly once, whoever else sweeps at the same
     time: timers are taken in batches with FOR UPDATE SKIP LOCKED (another sweeper takes other rows),
     and their records with SKIP LOCKED too, so a record being written right now waits for the next
