@@ -169,6 +169,11 @@ def _run(args, data_dir: Path, kept: dict | None, pg_name: str | None, started: 
         seeded = IncidentsSeeded(**kept["seeded"])
         restorer = Restorer.create(reuse=True)
         print(f"  reusing the data seeded for {seeded.now} (--reseed to make it again)")
+    # What the web process does once the application is loaded (opsdesk/wsgi.py): the request
+    # figures are those of a served Opsdesk, not of a process still holding start-up garbage.
+    from opsdesk.core.runtime import tune_gc
+
+    tune_gc()
     print(f"  {seeded.n_incidents:,} incidents: " + ", ".join(f"{k} {v:,}" for k, v in sorted(
         seeded.by_status.items(), key=lambda i: -i[1])) + "; " + ", ".join(
         f"{k} {v:,}" for k, v in seeded.by_priority.items()) + f"; {seeded.n_timers:,} SLA timers")

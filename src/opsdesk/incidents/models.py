@@ -155,6 +155,7 @@ class Incident(NumberedModel):
             models.Index(fields=["status", "sla_due_at"]),
             models.Index(fields=["sla_rank_at", "-id"], name="incident_breach_order_idx"),
             models.Index(fields=["assignment_group", "sla_rank_at"], name="incident_team_breach_idx"),
+            models.Index(fields=["assignment_group", "priority", "sla_rank_at"], name="incident_team_prio_breach_idx"),
             models.Index(fields=["assignee", "sla_rank_at"], name="incident_assignee_breach_idx"),
             models.Index(fields=["updated_at"], name="incident_updated_idx"),
             models.Index(fields=["assignment_group", "status"]),
