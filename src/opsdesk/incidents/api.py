@@ -152,10 +152,14 @@ class IncidentViewSet(RecordViewSet):
     resolution_notes), close, reopen (reason), cancel (reason); plus escalate and the major-incident
     actions. Each incident carries `sla`: the state of its SLA clocks."""
 
+    # Five joins for what every row names; the people of a major incident, the reporter and the parent by
+    # a small query each. Ten joins cost PostgreSQL ~80 ms of planning per page (the query itself 1 ms).
     queryset = Incident.objects.select_related(
-        "category", "subcategory", "service", "assignment_group", "assignee", "reporter", "parent", "commander",
-        "communications_lead", "scribe",
-    ).prefetch_related(Prefetch("cis", queryset=ConfigurationItem.objects.only("id", "number")),
+        "category", "subcategory", "service", "assignment_group", "assignee",
+    ).prefetch_related(*(Prefetch(name, queryset=User.objects.only("id", "username"))
+                         for name in ("reporter", "commander", "communications_lead", "scribe")),
+                       Prefetch("parent", queryset=Incident.objects.only("id", "number")),
+                       Prefetch("cis", queryset=ConfigurationItem.objects.only("id", "number")),
                        Prefetch("related", queryset=Incident.objects.only("id", "number")))
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilterSet
