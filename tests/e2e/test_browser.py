@@ -92,7 +92,7 @@ def test_manager_creates_finds_activates_a_service_and_reads_its_history(new_pag
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("activate")
     expect(rows.nth(0)).to_contain_text(manager.username)
-    expect(rows.nth(0)).to_contain_text("planned")
+    expect(rows.nth(0)).to_contain_text("Planned")  # the status change in the words of the page: Planned -> Active
     expect(rows.nth(1)).to_contain_text("create")
     expect(rows.nth(1)).to_contain_text(manager.username)
     expect(rows.nth(1)).to_contain_text("Checkout API")
