@@ -169,9 +169,11 @@
     }
   });
 
-  document.body.addEventListener("htmx:afterSwap", function (event) {
+  // After the settle, not the swap: htmx settles a swapped row by giving it back the class attribute
+  // the server sent, which would drop a selection made at swap time (a race the browser test met).
+  document.body.addEventListener("htmx:afterSettle", function (event) {
     const row = current();
-    if (row) row.classList.add("row-selected");
+    if (row) { row.classList.add("row-selected"); row.setAttribute("aria-current", "true"); }
     // The quick resolve form opened: start in its first field.
     const form = event.target.querySelector && event.target.querySelector(".quick-resolve select");
     if (form) form.focus();
