@@ -1,6 +1,9 @@
 """The SLA pages: calendars (with holidays and the due-date calculator) and policies."""
 
+import re
+
 import pytest
+from django.utils import timezone
 
 from opsdesk.core.testing import PageRecordTests
 from opsdesk.sla.models import BusinessCalendar, SLAPolicy
@@ -103,6 +106,8 @@ def test_calendar_page_shows_holidays_and_the_due_calculator(client, users):
     page = client.get(calendar.get_absolute_url()).content.decode()
     assert "mon-fri 09:00-17:00" in page
     assert "holiday-list" in page and "Christmas Eve" in page
+    year = timezone.localdate().year  # Bavaria's public holidays of this year are listed by name
+    assert re.search(rf"<code>{year}-01-06</code></td><td>\w+</td><td>Epiphany</td>", page)
     due = client.get(calendar.get_absolute_url(), {"tab": "due", "start": "2026-03-06T15:00", "minutes": "660"})
     assert due.status_code == 200
     body = due.content.decode()

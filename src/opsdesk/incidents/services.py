@@ -17,7 +17,7 @@ from opsdesk.sla import services as sla
 
 from . import assignment, escalation, major
 from .models import AssignmentRule, Category, EscalationRule, Incident, IncidentSettings
-from .workflows import INCIDENT_WORKFLOW, OPEN_STATES
+from .workflows import INCIDENT_WORKFLOW
 
 RECORD_TYPE = "incident"
 AUTO_CLOSE = "incidents.auto_close"
@@ -363,17 +363,6 @@ def create_category(*, actor: Actor, data: dict) -> Category:
 def update_category(category: Category, *, actor: Actor, data: dict) -> Category:
     return records.update_record(category, actor=actor, fields=dict(data), audited=CATEGORY_AUDITED,
                                  protected=("slug",), check=_check_category_parent)
-
-
-def categories_tree() -> list[tuple[Category, list[Category]]]:
-    parents = list(Category.objects.filter(parent=None, active=True))
-    children: dict[int, list[Category]] = {}
-    for child in Category.objects.filter(parent__isnull=False, active=True):
-        children.setdefault(child.parent_id, []).append(child)
-    return [(p, children.get(p.pk, [])) for p in parents]
-
-
-__all__ = ["OPEN_STATES"]
 
 
 # --- settings and rules ---------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ SLA policies with their conditions and targets. Everyone may read them; admins c
 
 from __future__ import annotations
 
-import datetime
-
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -24,16 +22,6 @@ from .models import BusinessCalendar, SLAPolicy, SLATarget
 METRIC_LABELS = dict(SLATarget.METRICS)
 CONDITION_LABELS = {"priority": gettext_lazy("Priority"), "service_tier": gettext_lazy("Service tier"),
                     "category": gettext_lazy("Category"), "ci_class": gettext_lazy("CI class")}
-
-
-def _holiday_names(country: str, region: str | None, years: list[int]) -> dict[datetime.date, str]:
-    """Names for the page only; which dates count comes from holiday_dates (the same as the clocks use)."""
-    import holidays
-
-    try:
-        return dict(holidays.country_holidays(country, subdiv=region, years=years))
-    except (NotImplementedError, KeyError, ValueError):
-        return {}
 
 
 def _goal(minutes: int) -> str:
@@ -90,7 +78,7 @@ class CalendarUI(RecordUI):
         year = timezone.localdate().year
         country, region = calendar.holiday_country, calendar.holiday_subdivision or None
         dates = holiday_dates.holiday_dates(country, region, [year, year + 1])
-        names = _holiday_names(country, region, [year, year + 1])
+        names = holiday_dates.holiday_names(country, region or "", [year, year + 1])
         rows = ((d.isoformat(), d.strftime("%a"), names.get(d, "")) for d in sorted(dates))
         return format_html('<table class="table table-sm mb-0 holiday-list"><tbody>{}</tbody></table>',
                            format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", rows))
