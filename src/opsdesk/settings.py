@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "opsdesk.cmdb",
     "opsdesk.sla",
     "opsdesk.incidents",
+    "opsdesk.oncall",
+    "opsdesk.alerts",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,22 @@ from .actors import Actor
 from .models import Tag
 from .workflow import Workflow
 
+# Listeners of another app on a record type's lifecycle, called inside the writing transaction: on-call
+# stops an incident's escalation when it is acknowledged. `func(record, verb, *, actor)`; verb is
+# "created" or the transition's name. A listener that raises rolls the write back.
+_LISTENERS: dict[type, list] = {}
+
+
+def listen(model, func) -> None:
+    """Call `func(record, verb, actor=...)` after each create and transition of `model`."""
+    if func not in _LISTENERS.setdefault(model, []):
+        _LISTENERS[model].append(func)
+
+
+def _notify(record, verb: str, actor: Actor) -> None:
+    for func in _LISTENERS.get(type(record), ()):
+        func(record, verb, actor=actor)
+
 
 def event_name(record, verb: str) -> str:
     return f"{record._meta.model_name}.{verb}"
@@ -71,6 +87,7 @@ def create_record(model, *, actor: Actor, fields: dict, workflow: Workflow | Non
         initial = {k: v for k, v in audit.snapshot(record, audited).items() if v not in (None, "", [], {})}
         audit.record(record, actor=actor, action="create", changes=audit.diff({}, initial))
         events.emit(event_name(record, "created"), record, actor=actor)
+        _notify(record, "created", actor)
     return record
 
 
@@ -121,6 +138,7 @@ def transition_record(record, name: str, *, actor: Actor, workflow: Workflow, da
         audit.record(record, actor=actor, action=transition.name, changes=changes)
         events.emit(event_name(record, transition.name), record, actor=actor,
                     payload={"from": before.get(workflow.field), "to": transition.target})
+        _notify(record, transition.name, actor)
     return record
 
 

@@ -1,0 +1,3 @@
+"""The alerts API, under /api/v1/alerts/."""
+
+urlpatterns: list = []

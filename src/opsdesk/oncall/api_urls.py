@@ -1,0 +1,3 @@
+"""The oncall API, under /api/v1/oncall/."""
+
+urlpatterns: list = []

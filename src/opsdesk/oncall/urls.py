@@ -1,0 +1,4 @@
+"""The oncall pages, under /oncall/ (namespace "oncall")."""
+
+app_name = "oncall"
+urlpatterns: list = []
