@@ -24,4 +24,12 @@ app.conf.beat_schedule = {
     "cmdb-sweep-imports": {"task": "opsdesk.cmdb.tasks.sweep_imports", "schedule": 120.0},
     # SLA warnings and breaches: timers whose next threshold instant has come (skip locked, any worker).
     "sla-sweep": {"task": "opsdesk.sla.tasks.sweep", "schedule": 30.0},
+    # Alert intake: payloads a lost broker message left unprocessed, IMAP mailboxes, missed heartbeats,
+    # and raw payloads past their integration's retention.
+    "alerts-sweep-payloads": {"task": "opsdesk.alerts.tasks.sweep_payloads", "schedule": 30.0},
+    "alerts-poll-mailboxes": {"task": "opsdesk.alerts.tasks.poll_mailboxes", "schedule": 60.0},
+    "alerts-check-heartbeats": {"task": "opsdesk.alerts.tasks.check_heartbeats", "schedule": 60.0},
+    "alerts-prune-payloads": {"task": "opsdesk.alerts.tasks.prune_payloads", "schedule": 3600.0},
+    # Escalation policies: runs whose next step is due (skip locked, any worker); a started run also asks at once.
+    "oncall-sweep-escalations": {"task": "opsdesk.oncall.tasks.sweep_escalations", "schedule": 20.0},
 }

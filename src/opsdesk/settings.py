@@ -189,6 +189,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "attachments"
 ATTACHMENT_MAX_BYTES = int(env("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+# Alert intake: a larger request body is refused with 413 without being read.
+ALERTS_MAX_PAYLOAD_BYTES = int(env("ALERTS_MAX_PAYLOAD_BYTES", str(1024 * 1024)))
 ATTACHMENT_ALLOWED_TYPES = env_list(
     "ATTACHMENT_ALLOWED_TYPES",
     "text/plain,text/csv,text/markdown,application/pdf,image/png,image/jpeg,image/gif,application/json,"

@@ -112,6 +112,14 @@ def enqueue(task_name: str, *args) -> None:
                     exc_info=log.isEnabledFor(logging.DEBUG))
 
 
+# Event types whose deliveries are made by their sender, never fanned out to channels or subscribers.
+DIRECT_EVENT_TYPES = {"channel.test"}
+
+
+def register_direct(event_type: str) -> None:
+    DIRECT_EVENT_TYPES.add(event_type)
+
+
 def matches(patterns, event_type: str) -> bool:
     return any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
@@ -134,8 +142,9 @@ def dispatch(event_id: int) -> list[int]:
         event = OutboxEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
             return []
-        # A channel test goes only to the channel under test (its delivery is created by send_test).
-        fan_out = event.event_type != "channel.test"
+        # A channel test goes only to the channel under test (its delivery is created by send_test); a
+        # page only to the contact methods its deliveries name (they carry a person's signed links).
+        fan_out = event.event_type not in DIRECT_EVENT_TYPES
         for channel in NotificationChannel.objects.filter(enabled=True) if fan_out else []:
             if matches(channel.event_types or ["*"], event.event_type):
                 Delivery.objects.get_or_create(event=event, destination=f"channel:{channel.pk}",

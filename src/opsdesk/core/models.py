@@ -208,14 +208,20 @@ class Subscription(models.Model):
 class Delivery(models.Model):
     """One event to one destination. Unique per (event, destination), so redispatch never doubles it."""
 
-    STATUSES = [("pending", _("pending")), ("sent", _("sent")), ("dead", _("gave up"))]
+    STATUSES = [("pending", _("pending")), ("sent", _("sent")), ("dead", _("gave up")),
+                ("cancelled", _("cancelled"))]
+    ADDRESS_KINDS = [("email", _("Email")), ("apprise", _("Apprise URL")), ("webhook", _("Webhook"))]
 
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
     destination = models.CharField(max_length=120)  # "channel:<id>", "email:<user id>", "inapp:<user id>"
+    # A delivery to a person's own contact method (a page): sent to `address` as `address_kind`
+    # instead of a channel's target or the user's email; empty for channel and subscriber deliveries.
+    address_kind = models.CharField(max_length=8, choices=ADDRESS_KINDS, blank=True)
+    address = models.CharField(max_length=1000, blank=True)
     channel = models.ForeignKey(NotificationChannel, null=True, blank=True, on_delete=models.SET_NULL)
     user = models.ForeignKey(USER, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    status = models.CharField(max_length=8, choices=STATUSES, default="pending", db_index=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default="pending", db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.TextField(blank=True)

@@ -57,9 +57,21 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+# Texts of event types that speak for themselves (a page): `func(delivery) -> (subject, text)`, rendered
+# at send time, so a delayed delivery carries what is true when it goes out.
+RENDERERS: dict = {}
+
+
+def register_renderer(event_type: str, func) -> None:
+    RENDERERS[event_type] = func
+
+
 def send_webhook(delivery: Delivery) -> None:
     channel = delivery.channel
-    body = json.dumps(event_body(delivery), sort_keys=True).encode()
+    payload = event_body(delivery)
+    if delivery.event.event_type in RENDERERS:
+        payload["subject"], payload["text"] = _text(delivery)
+    body = json.dumps(payload, sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
@@ -68,15 +80,19 @@ def send_webhook(delivery: Delivery) -> None:
         "X-Opsdesk-Delivery": str(delivery.idempotency_key),
         "X-Opsdesk-Timestamp": timestamp,
     }
-    if channel.secret:
+    if channel is not None and channel.secret:
         headers["X-Opsdesk-Signature"] = sign(channel.secret, timestamp, body)
-    response = requests.post(channel.target, data=body, headers=headers, timeout=settings.OUTBOUND_TIMEOUT_SECONDS,
+    target = delivery.address if delivery.address_kind else channel.target
+    response = requests.post(target, data=body, headers=headers, timeout=settings.OUTBOUND_TIMEOUT_SECONDS,
                              allow_redirects=False)
     if not 200 <= response.status_code < 300:
         raise DeliveryError(f"webhook answered HTTP {response.status_code}")
 
 
 def _text(delivery: Delivery) -> tuple[str, str]:
+    renderer = RENDERERS.get(delivery.event.event_type)
+    if renderer is not None:
+        return renderer(delivery)
     body = event_body(delivery)
     subject = f"[Opsdesk] {body['event']}: {body['object']['repr']}".strip()
     lines = [_("Event: %(v)s") % {"v": body["event"]}, _("Record: %(v)s") % {"v": body["object"]["repr"]},
@@ -90,7 +106,9 @@ def _text(delivery: Delivery) -> tuple[str, str]:
 
 
 def send_email(delivery: Delivery) -> None:
-    if delivery.channel_id:
+    if delivery.address_kind:
+        recipients = [delivery.address]
+    elif delivery.channel_id:
         recipients = [a.strip() for a in delivery.channel.target.split(",") if a.strip()]
     else:
         recipients = [delivery.user.email]
@@ -104,7 +122,7 @@ def send_apprise(delivery: Delivery) -> None:
     import apprise
 
     notifier = apprise.Apprise()
-    if not notifier.add(delivery.channel.target):
+    if not notifier.add(delivery.address if delivery.address_kind else delivery.channel.target):
         raise DeliveryError("the Apprise URL is not valid")
     subject, text = _text(delivery)
     if not notifier.notify(title=subject, body=text):
@@ -145,11 +163,12 @@ def deliver(delivery_id: int) -> str:
     if not claim(delivery_id):
         return "skipped"
     delivery = Delivery.objects.select_related("event__content_type", "channel", "user").get(pk=delivery_id)
-    kind = delivery.channel.kind if delivery.channel_id else "email"
+    kind = delivery.address_kind or (delivery.channel.kind if delivery.channel_id else "email")
+    target = delivery.address if delivery.address_kind else (delivery.channel.target if delivery.channel_id else "")
     try:
         SENDERS[kind](delivery)
     except Exception as raw:  # noqa: BLE001  (any failure of a channel is recorded and retried)
-        exc = redact(f"{type(raw).__name__}: {raw}", delivery.channel.target if delivery.channel_id else "")
+        exc = redact(f"{type(raw).__name__}: {raw}", target)
         backoff = settings.OUTBOX_RETRY_BACKOFF_SECONDS
         if delivery.attempts > len(backoff):
             Delivery.objects.filter(pk=delivery_id).update(status="dead", last_error=exc[:2000])

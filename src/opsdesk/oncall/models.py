@@ -17,6 +17,8 @@ URGENCIES = [("high", _("High")), ("low", _("Low"))]
 
 
 class Schedule(BaseModel):
+    TEAM_FIELD = "team"  # the team's managers manage the schedule (core.permissions.record_team)
+
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(_("key"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
@@ -106,6 +108,8 @@ class ShiftSwap(BaseModel):
 class EscalationPolicy(BaseModel):
     """Ordered steps (notify people, a schedule's on-call, a team; wait), repeated `repeat_count` times
     after the first pass. Attached to alert routes and to services."""
+
+    TEAM_FIELD = "team"  # the team's managers manage the policy (core.permissions.record_team)
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(_("key"), max_length=100, unique=True)
@@ -248,3 +252,15 @@ class ActionToken(models.Model):
 
     def __str__(self):
         return self.nonce
+
+
+class CalendarFeed(models.Model):
+    """The secret of a person's own iCal feed of their on-call shifts (`/oncall/my/ical/<token>.ics`):
+    the token is the credential, so it is random, unique, and can be replaced."""
+
+    user = models.OneToOneField(USER, on_delete=models.CASCADE, related_name="oncall_calendar_feed")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"calendar feed of {self.user}"
