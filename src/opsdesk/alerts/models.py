@@ -78,6 +78,7 @@ class Integration(BaseModel):
     imap_password = models.CharField(_("IMAP password"), max_length=200, blank=True)
     imap_folder = models.CharField(_("IMAP folder"), max_length=200, blank=True, default="INBOX")
     imap_last_uid = models.PositiveBigIntegerField(default=0, editable=False)
+    imap_uidvalidity = models.PositiveBigIntegerField(default=0, editable=False)  # UIDs restart when it changes
     last_alert_at = models.DateTimeField(_("last alert"), null=True, blank=True)
 
     class Meta:
@@ -237,7 +238,7 @@ class Alert(models.Model):
     STATUSES = [("firing", _("firing")), ("resolved", _("resolved"))]
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="alerts")
-    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    fingerprint = models.CharField(_("fingerprint"), max_length=255)  # an events-API dedup key may be 255 long
     group = models.ForeignKey(AlertGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     status = models.CharField(_("status"), max_length=10, choices=STATUSES, default="firing", db_index=True)
     summary = models.CharField(_("summary"), max_length=500, blank=True)

@@ -53,7 +53,7 @@ class StepSerializer(serializers.Serializer):
         return escalation.step_description(step)
 
 
-class PolicySerializer(serializers.ModelSerializer):
+class EscalationPolicySerializer(serializers.ModelSerializer):
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
     services = serializers.SlugRelatedField(slug_field="slug", many=True, queryset=Service.objects.all(),
                                             required=False)
@@ -88,7 +88,7 @@ class EscalationPolicyViewSet(RecordViewSet):
                 .prefetch_related("services", Prefetch("steps", queryset=EscalationStep.objects
                                                        .select_related("schedule", "team").prefetch_related("users")
                                                        .order_by("position", "id"))))
-    serializer_class = PolicySerializer
+    serializer_class = EscalationPolicySerializer
     search_fields = ["name", "slug", "description"]
     filterset_fields = ["team"]
     ordering = ["name"]
