@@ -14,6 +14,9 @@ ALERTMANAGER_VECTORS = [
      "c626d2275ab0f610"),
     ({"alertname": "DiskFull", "device": "/dev/sda1", "mountpoint": "/var/lib/postgresql"}, "7c5449a80d40acd6"),
     ({"alertname": "Ünïcode ☃", "zone": "eu-1"}, "3fc05d6792fad677"),
+    # Alertmanager drops empty-valued labels before it fingerprints (read back as {"b": "x"} / {"alertname": "Up"}).
+    ({"a": "", "b": "x"}, "019d71999ffa1e47"),
+    ({"alertname": "Up", "env": "", "instance": ""}, "57fc0d42e24a6ea7"),
 ]
 
 
@@ -44,3 +47,8 @@ def test_always_sixteen_lowercase_hex_digits():
     for n in range(200):
         value = fingerprint({"n": str(n)})
         assert len(value) == 16 and value == value.lower() and int(value, 16) >= 0
+
+
+def test_an_empty_value_counts_as_no_label():
+    assert fingerprint({"a": "", "b": "x"}) == fingerprint({"b": "x"}) != fingerprint({"a": "y", "b": "x"})
+    assert fingerprint({"env": ""}) == fingerprint({}) == "cbf29ce484222325"

@@ -11,8 +11,10 @@ from opsdesk.alerts.integrations import accept_body, update_integration
 from opsdesk.alerts.models import Integration
 from opsdesk.core.actors import Actor
 from opsdesk.incidents.models import Incident
+from tests.accounts.factories import UserFactory
 from tests.alerts.factories import make_integration
 from tests.alerts.test_intake import alertmanager_body
+from tests.oncall.paging_factories import make_policy
 from tests.services.factories import ServiceFactory
 
 T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
@@ -134,3 +136,26 @@ def test_an_incident_resolved_by_hand_is_left_as_it_is(clock):
     integration.refresh_from_db()
     assert incident.resolution_code == "fixed" and integration.heartbeat_incident is None
     assert integration.heartbeat_due_at == T0 + 12 * MINUTE
+
+
+def test_the_monitoring_down_incident_pages_through_the_service_policy(clock, django_capture_on_commit_callbacks):
+    from opsdesk.oncall.models import EscalationRun
+
+    service = ServiceFactory()
+    policy = make_policy("Platform on call", steps=[{"kind": "notify_users", "users": [UserFactory(role="responder")]}],
+                         services=[service])
+    integration, _key = make_integration("alertmanager", heartbeat_interval_minutes=5, service=service)
+    unpaged, _key = make_integration("alertmanager", heartbeat_interval_minutes=5)  # no service: no policy
+    clock.shift(6 * MINUTE)
+    with django_capture_on_commit_callbacks():
+        assert heartbeats.check_heartbeats() == 2
+    integration.refresh_from_db()
+    unpaged.refresh_from_db()
+    [run] = EscalationRun.objects.all()
+    assert (run.incident, run.policy, run.status) == (integration.heartbeat_incident, policy, "active")
+    assert unpaged.heartbeat_incident.escalation_runs.count() == 0
+
+    # The heartbeat comes back: the incident resolves and its escalation stops.
+    heartbeats.record_heartbeat(integration)
+    run.refresh_from_db()
+    assert run.status == "resolved"

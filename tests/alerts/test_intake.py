@@ -135,6 +135,43 @@ def test_label_value_of_2000_characters_is_accepted():
     assert parse_alertmanager(body)[0].labels["long"] == "v" * 2000
 
 
+def test_empty_label_values_are_dropped_as_alertmanager_drops_them():
+    """The real Alertmanager holds {"a": "", "b": "x"} as {"b": "x"} with fingerprint 019d71999ffa1e47
+    (tests/alerts/test_fingerprint.py); the labels kept and the computed fingerprint agree with it."""
+    body = alertmanager_body()
+    body["alerts"][1]["labels"] = {"a": "", "b": "x"}
+    body["alerts"][1]["annotations"] = {"summary": "", "note": "kept"}
+    body["commonLabels"] = {"job": "", "alertname": "HighLatency"}
+    second = parse_alertmanager(body)[1]
+    assert second.labels == {"b": "x"}
+    assert second.fingerprint == "019d71999ffa1e47" == fingerprint({"b": "x"})
+    assert second.annotations == {"summary": "", "note": "kept"}  # annotations are no labels: kept as sent
+    # An empty-valued label with an empty name is dropped before the names are checked, as Alertmanager does.
+    body["alerts"][1]["labels"] = {"": "", "b": "x"}
+    assert parse_alertmanager(body)[1].labels == {"b": "x"}
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(document.cookie)", "JavaScript:alert(1)", " javascript:alert(1)", "java\tscript:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD4=", "vbscript:msgbox(1)", "//evil.example/x", "http://", "https:///path",
+    "ftp://files.example.com/x", "http://[::1", "graph?g0.expr=up", "http://a\nb.example.com/",
+])
+def test_a_generator_url_that_is_not_http_is_dropped_and_the_alert_kept(url):
+    body = alertmanager_body()
+    body["alerts"][0]["generatorURL"] = url
+    first, _second = parse_alertmanager(body)
+    assert first.generator_url == ""
+    assert first.summary == "p99 latency above 2 s" and first.fingerprint == "c626d2275ab0f610"
+
+
+@pytest.mark.parametrize("url", ["http://prometheus:9090/graph?g0.expr=up", "HTTPS://grafana.example.com/d/1",
+                                 "https://[2001:db8::1]:9090/graph"])
+def test_an_http_generator_url_is_kept(url):
+    body = alertmanager_body()
+    body["alerts"][0]["generatorURL"] = url
+    assert parse_alertmanager(body)[0].generator_url == url
+
+
 # --- Grafana ---------------------------------------------------------------------------------------------
 
 def grafana_body():
@@ -166,6 +203,17 @@ def test_grafana_keeps_its_extras_as_annotations():
     assert event.annotations["silence_url"].endswith("/silence/new")
     assert "dashboard_url" not in event.annotations  # empty in the body
     assert event.group_key.endswith('alertname="High memory usage"}')
+
+
+def test_grafana_urls_that_are_not_http_are_dropped():
+    body = grafana_body()
+    body["alerts"][0].update(generatorURL="javascript:alert(1)", silenceURL="data:text/html,x",
+                             dashboardURL="javascript:void(0)", panelURL="https://grafana.example.com/d/1?viewPanel=2")
+    (event,) = parse_grafana(body)
+    assert event.generator_url == ""
+    assert "silence_url" not in event.annotations and "dashboard_url" not in event.annotations
+    assert event.annotations["panel_url"] == "https://grafana.example.com/d/1?viewPanel=2"
+    assert event.summary == "High memory usage"
 
 
 @pytest.mark.parametrize(("change", "path"), [
@@ -217,6 +265,19 @@ def test_events_dedup_key_links_and_images():
     assert event.annotations["client"] == "Zabbix"
 
 
+def test_events_links_images_and_client_url_keep_only_http():
+    body = trigger()
+    body.update(links=[{"href": "javascript:alert(1)", "text": "Click"}, {"href": "https://grafana/d/1"}],
+                images=[{"src": "data:image/svg+xml,<svg onload=alert(1)>"}], client_url="javascript:alert(1)",
+                client="Zabbix")
+    (event,) = parse_events(body)
+    assert json.loads(event.annotations["links"]) == [{"href": "https://grafana/d/1"}]
+    assert "images" not in event.annotations and "client_url" not in event.annotations
+    assert event.annotations["client"] == "Zabbix"
+    body["client_url"] = "https://zabbix.example.com/"
+    assert parse_events(body)[0].annotations["client_url"] == "https://zabbix.example.com/"
+
+
 @pytest.mark.parametrize("action", ["acknowledge", "resolve"])
 def test_events_acknowledge_and_resolve_need_only_the_dedup_key(action):
     (event,) = parse_events({"event_action": action, "dedup_key": "db-2/lag"})
@@ -262,6 +323,30 @@ def test_body_that_is_not_json(raw):
     assert caught.value.code == "invalid_json"
 
 
+@pytest.mark.parametrize("raw", [b"[" * 50000, b'{"alerts": ' + b"[" * 50000 + b"]" * 50000 + b"}",
+                                 b'{"a": ' * 5000 + b"1" + b"}" * 5000])
+@pytest.mark.parametrize("kind", ["alertmanager", "grafana", "events"])
+def test_body_nested_too_deeply_is_invalid_json(kind, raw):
+    with pytest.raises(PayloadError) as caught:
+        parse_body(kind, raw)
+    assert caught.value.code == "invalid_json" and "nested too deeply" in caught.value.message
+
+
+def test_custom_details_nested_below_the_parser_limit_are_kept_or_refused_cleanly():
+    """Nested just below what json.loads accepts: writing it out again must not escape as RecursionError."""
+    import sys
+
+    for depth in (sys.getrecursionlimit() - 60, sys.getrecursionlimit() - 5):
+        raw = (b'{"event_action": "trigger", "payload": {"summary": "s", "severity": "info", "source": "x", '
+               b'"custom_details": {"deep": ' + b"[" * depth + b"]" * depth + b"}}}")
+        try:
+            (event,) = parse_body("events", raw)
+        except PayloadError as exc:
+            assert exc.code == "invalid_json"
+        else:
+            assert event.annotations["deep"].startswith("[[[")
+
+
 @pytest.mark.parametrize("raw", [b"[]", b'"text"', b"3"])
 def test_body_that_is_not_an_object(raw):
     with pytest.raises(PayloadError) as caught:
@@ -303,9 +388,12 @@ def test_email_firing():
 
 @pytest.mark.parametrize(("subject", "body"), [
     ("[RESOLVED] Disk full on db-1", "all good"),
-    ("Disk full on db-1 RESOLVED", "all good"),
+    ("[ops] [RESOLVED:1] Disk full on db-1", "all good"),
+    ("RESOLVED: Disk full on db-1", "all good"),
+    ("Resolved: Disk full on db-1", "all good"),
+    ("Re: Fwd: [ops] Resolved: Disk full on db-1", "all good"),
     ("Disk full on db-1", "Status: Resolved\nat 10:05"),
-    ("Disk full on db-1", "The problem is RESOLVED."),
+    ("Disk full on db-1", "Host: db-1\n  status : RESOLVED  \nat 10:05"),
 ])
 def test_email_resolved(subject, body):
     (event,) = parse_email(mail(subject, body))
@@ -314,8 +402,22 @@ def test_email_resolved(subject, body):
     assert event.ends_at is not None and event.starts_at is None
 
 
-def test_email_lower_case_resolved_in_prose_does_not_resolve():
-    assert parse_email(mail("Disk full", "will be resolved by the night shift"))[0].status == "firing"
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Disk full on db-1", "The problem is NOT RESOLVED yet."),
+    ("Disk full on db-1", "RESOLVED"),
+    ("Disk full on db-1", "Previous status: resolved at 09:00, firing again since 10:00"),
+    ("Disk full on db-1", "will be resolved by the night shift"),
+    ("Disk full on db-1 RESOLVED", "all good"),
+    ("Disk full on db-1 (RESOLVED in the ticket?)", "all good"),
+    ("Unresolved: Disk full on db-1", "all good"),
+])
+def test_email_resolved_word_in_prose_does_not_resolve(subject, body):
+    assert parse_email(mail(subject, body))[0].status == "firing"
+
+
+def test_email_html_status_line_resolves():
+    (event,) = parse_email(mail("Disk full on db-1", "<p>Host db-1</p><p>Status: resolved</p>", html=True))
+    assert event.status == "resolved"
 
 
 def test_email_reply_threads_by_root_message_id():
@@ -345,6 +447,8 @@ def test_email_description_is_cut_at_4000_characters():
     ("FIRING: Disk full", "Disk full"),
     ("Disk full RESOLVED", "Disk full"),
     ("Resolved disk full", "Resolved disk full"),
+    ("Resolved: Disk full", "Disk full"),
+    ("Re: [ops] Problem: Disk full", "Disk full"),
 ])
 def test_thread_subject(subject, expected):
     assert thread_subject(subject) == expected

@@ -263,3 +263,41 @@ def test_heartbeat_request_resolves_the_monitoring_down_incident(client, db):
         clock.shift(datetime.timedelta(minutes=1))
         assert client.post(f"/api/v1/integrations/heartbeat/{key}/").status_code == 204
     assert Incident.objects.get().status == "resolved"
+
+
+def test_body_nested_too_deeply_is_400_invalid_json(client, alertmanager, caplog):
+    """'[' x 50,000 is under the size limit; json.loads gives up with RecursionError, which answers 400."""
+    _integration, key = alertmanager
+    caplog.set_level("INFO")
+    response = post(client, "alertmanager", key, b"[" * 50000)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert not RawPayload.objects.exists()
+    assert key not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["ingest", "heartbeat"])
+def test_an_unexpected_failure_is_a_generic_500_logged_without_the_key(client, alertmanager, monkeypatch, caplog,
+                                                                       path):
+    """The cache (Redis in production) is down: the request answers 500 with a generic body, and the log
+    names the path with the key cut to 8 characters; Django's own "Internal Server Error: <path>" line,
+    which would carry the whole key, is not written."""
+    from django.core.cache import caches
+
+    def cache_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    _integration, key = alertmanager
+    monkeypatch.setattr(caches["default"], "get", cache_down)
+    caplog.set_level("INFO")
+    target = url("alertmanager", key) if path == "ingest" else f"/api/v1/integrations/heartbeat/{key}/"
+    response = client.post(target, json.dumps(alertmanager_body()), content_type="application/json")
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["code"] == "server_error" and "6379" not in error["message"] and error["fields"] == {}
+    assert not RawPayload.objects.exists()
+    assert f"alert intake failed on POST /api/v1/integrations/{path.replace('ingest', 'alertmanager')}/{key[:8]}…/" \
+        in caplog.text
+    assert "ConnectionError" in caplog.text  # the traceback is kept for whoever reads the log
+    assert key not in caplog.text
+    assert not [r for r in caplog.records if r.name == "django.request"]

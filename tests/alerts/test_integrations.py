@@ -52,6 +52,7 @@ def test_key_is_shown_once_and_stored_hashed(db):
     ({"heartbeat_interval_minutes": 0}, "heartbeat_interval_minutes"),
     ({"heartbeat_interval_minutes": "5"}, "heartbeat_interval_minutes"),
     ({"payload_retention_days": 0}, "payload_retention_days"),
+    ({"flapping_changes": 50}, "flapping_changes"),  # more than the 50 state changes an alert keeps
     ({"imap_port": 70000}, "imap_port"),
     ({"key_hash": "x"}, "key_hash"),
     ({"kind": "email"}, "imap_host"),
@@ -143,3 +144,14 @@ def test_send_test_alert_stores_a_labelled_payload(db, kind, django_capture_on_c
     labels_and_annotations = {**event["labels"], **event["annotations"]}
     assert labels_and_annotations.get("opsdesk_test") == "true"
     assert changes_of(integration)[-1] == {"payload": [None, payload.pk]}
+
+
+def test_flapping_changes_up_to_one_less_than_the_kept_state_changes(db):
+    integration, _key = create_integration(actor=ACTOR, data={"name": "Source", "kind": "alertmanager",
+                                                               "flapping_changes": 49})
+    assert integration.flapping_changes == 49
+    with pytest.raises(ValidationError) as caught:
+        update_integration(integration, actor=ACTOR, data={"flapping_changes": 50})
+    assert "At most 49" in caught.value.message_dict["flapping_changes"][0]
+    integration.refresh_from_db()
+    assert integration.flapping_changes == 49

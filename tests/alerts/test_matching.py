@@ -63,6 +63,51 @@ def test_validate_names_the_bad_entry(value, fragment):
     assert fragment in " ".join(caught.value.messages)
 
 
+@pytest.mark.parametrize("pattern", ["(a+)+", "(a*)*b", "((x+))+", r"(\w+\s?)*", "(?:a|b+)+", "(a+){20}",
+                                     "(a{1,2})+"])
+def test_a_repeat_inside_a_repeat_is_refused(pattern):
+    with pytest.raises(ValidationError) as caught:
+        matching.validate_matchers([m("instance", "=~", pattern)])
+    assert "Matcher 1 (instance=~" in caught.value.messages[0]
+    assert "repeat inside a repeat" in caught.value.messages[0]
+    with pytest.raises(ValidationError) as caught:
+        matching.validate_regex(pattern)
+    assert "repeat inside a repeat" in caught.value.message_dict["source_pattern"][0]
+
+
+@pytest.mark.parametrize("pattern", [".*foo.*", "db|web", r"(\d+\.){3}\d+", "(ab{2})*", "(a+){2,5}", "x+y*"])
+def test_ordinary_regular_expressions_pass_the_cost_check(pattern):
+    assert matching.validate_matchers([m("instance", "=~", pattern)])[0]["value"] == pattern
+    assert matching.validate_regex(pattern) == pattern
+
+
+def test_a_pattern_over_1000_characters_is_refused():
+    assert matching.validate_matchers([m("a", "=~", "x" * 1000)])
+    with pytest.raises(ValidationError) as caught:
+        matching.validate_matchers([m("a", "=~", "x" * 1001)])
+    assert "limited to 1000 characters" in caught.value.messages[0]
+    with pytest.raises(ValidationError):
+        matching.validate_regex("x" * 1001)
+
+
+@pytest.mark.parametrize(("matchers", "refused"), [
+    ([m("alertname", "=~", ".*")], True),
+    ([m("team", "!=", "db")], True),
+    ([m("team", "=", "")], True),
+    ([m("team", "!~", "db|web"), m("env", "=~", "prod|")], True),
+    ([m("alertname", "=~", ".*"), m("team", "=", "db")], False),
+    ([m("team", "=~", ".+")], False),
+    ([m("team", "!=", "")], False),
+])
+def test_matchers_that_all_match_the_empty_string_are_refused(matchers, refused):
+    if refused:
+        with pytest.raises(ValidationError) as caught:
+            matching.validate_not_matching_everything(matchers)
+        assert "At least one matcher must need a value" in caught.value.messages[0]
+    else:
+        assert matching.validate_not_matching_everything(matchers) == matchers
+
+
 def test_validate_regex_for_a_field():
     assert matching.validate_regex("db-.*") == "db-.*"
     with pytest.raises(ValidationError) as caught:

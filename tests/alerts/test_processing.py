@@ -218,6 +218,26 @@ def test_refiring_inside_the_window_reopens_group_and_incident(integration, cloc
     assert_counters_right()
 
 
+def test_refiring_pages_again_only_after_the_flapping_window_of_the_last_page(integration, paged, clock):
+    process(integration, [event("A", instance="1", group_key="g")])
+    incident = incidents().get()
+    clock.shift(dt.timedelta(minutes=5))
+    process(integration, [event("A", "resolved", instance="1", group_key="g")])
+    clock.shift(dt.timedelta(minutes=5))
+    process(integration, [event("A", instance="1", group_key="g")])  # 10 minutes after the page: quiet
+    incident.refresh_from_db()
+    assert (incident.status, incident.reopen_count, pages(incident)) == ("in_progress", 1, 1)
+    assert "paged less than 30 minutes before" in incident.status_reason
+    assert not alert("A").flapping
+    clock.shift(dt.timedelta(minutes=5))
+    process(integration, [event("A", "resolved", instance="1", group_key="g")])
+    clock.shift(dt.timedelta(minutes=21))
+    process(integration, [event("A", instance="1", group_key="g")])  # 31 minutes after the page: pages
+    incident.refresh_from_db()
+    assert (incident.status, incident.reopen_count, pages(incident)) == ("in_progress", 2, 2)
+    assert AlertGroup.objects.get().paged_at == T0 + dt.timedelta(minutes=36)
+
+
 def test_refiring_after_the_window_opens_a_new_group_and_incident(integration, clock):
     process(integration, [event("A", instance="1", group_key="g")])
     process(integration, [event("A", "resolved", instance="1", group_key="g")])
@@ -340,9 +360,10 @@ def test_a_flapping_alert_is_marked_and_pages_once(integration, paged, clock):
     flapping = alert("A")
     assert flapping.flapping and len(flapping.state_changes) == 4
     incident.refresh_from_db()
-    # Not flapping yet, the first resolution resolved the incident and the re-firing reopened it and paged
-    # again; the second resolution too, but the re-firing that made the alert flap reopened it quietly.
-    assert incident.status == "in_progress" and incident.reopen_count == 2 and pages(incident) == 2
+    # Not flapping yet, each resolution resolved the incident and each re-firing reopened it, quietly: the
+    # first within the flapping window of the page, the second because the alert now flaps. One page.
+    assert incident.status == "in_progress" and incident.reopen_count == 2 and pages(incident) == 1
+    assert "Nobody is paged again" in incident.status_reason
     assert AuditEntry.objects.filter(object_id=incident.pk, action="alert_flapping").count() == 1
     runs_before = pages(incident)
     for status in ["resolved", "firing", "resolved", "firing"]:
@@ -370,6 +391,67 @@ def test_flapping_ends_when_the_changes_leave_the_window(integration, clock):
     process(integration, [event("A", "resolved", instance="1", group_key="g")])
     assert not alert("A").flapping
     assert incidents().order_by("-pk").first().status == "resolved"
+
+
+def test_a_drained_backlog_is_not_flapping(integration, clock):
+    """State changes count at the payloads' receipt times: eight changes received 20 minutes apart and
+    processed together (a worker catching up) are not "more than 3 within 30 minutes"."""
+    integration.flapping_changes = 3
+    integration.save()
+    stored = [payload(integration, [event("A", instance="1", group_key="g")])]
+    for status in ["resolved", "firing"] * 4:
+        clock.shift(dt.timedelta(minutes=20))
+        stored.append(payload(integration, [event("A", status, instance="1", group_key="g")]))
+    clock.shift(dt.timedelta(minutes=1))
+    for item in stored:
+        process_payload(item.pk)
+    found = alert("A")
+    assert found.status == "firing" and not found.flapping and len(found.state_changes) == 8
+    assert found.state_changes[0] == (T0 + dt.timedelta(minutes=20)).isoformat()
+
+
+# --- payloads processed out of order ------------------------------------------------------------------
+
+def test_an_older_trigger_processed_after_a_resolution_does_not_refire(integration, clock):
+    process(integration, [event("A", instance="1", group_key="g")])
+    clock.shift(dt.timedelta(minutes=1))
+    older = payload(integration, [event("A", instance="1", group_key="g", summary="stale")])  # a repeat
+    clock.shift(dt.timedelta(minutes=1))
+    newer = payload(integration, [event("A", "resolved", instance="1", group_key="g")])
+    clock.shift(dt.timedelta(minutes=1))
+    process_payload(newer.pk)
+    process_payload(older.pk)  # retried late: it must not undo the resolution
+    found = alert("A")
+    assert (found.status, found.ends_at, found.summary) == ("resolved", T0 + dt.timedelta(minutes=2), "A on 1")
+    assert found.last_payload_id == newer.pk and found.last_received_at == newer.received_at
+    assert found.state_changes == [(T0 + dt.timedelta(minutes=2)).isoformat()]
+    older.refresh_from_db()
+    assert older.processed_at is not None and older.error == ""
+    assert incidents().get().status == "resolved"
+    assert AlertGroup.objects.get().is_open is False
+    assert_counters_right()
+
+
+def test_an_older_payload_of_the_same_state_counts_as_a_repeat_only(integration, clock):
+    process(integration, [event("A", instance="1", group_key="g")])
+    clock.shift(dt.timedelta(minutes=1))
+    older = payload(integration, [event("A", instance="1", group_key="g", summary="old text")])
+    clock.shift(dt.timedelta(minutes=1))
+    newer = payload(integration, [event("A", instance="1", group_key="g", summary="new text")])
+    process_payload(newer.pk)
+    process_payload(older.pk)
+    found = alert("A")
+    assert (found.status, found.repeat_count, found.summary) == ("firing", 2, "new text")
+    assert found.last_payload_id == newer.pk and found.state_changes == []
+
+
+def test_a_resolution_received_at_the_same_instant_applies(integration, clock):
+    """Not older is enough: two payloads received in one instant apply in processing order."""
+    first = payload(integration, [event("A", instance="1", group_key="g")])
+    second = payload(integration, [event("A", "resolved", instance="1", group_key="g")])
+    process_payload(first.pk)
+    process_payload(second.pk)
+    assert alert("A").status == "resolved"
 
 
 # --- routing, CI and priority -------------------------------------------------------------------------

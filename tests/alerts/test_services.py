@@ -45,6 +45,8 @@ def test_route_is_created_with_normalised_matchers_and_a_change_log_row(actor, t
     ({"matchers": [{"label": "1bad", "op": "=", "value": "x"}]}, "matchers"),
     ({"severities": ["fatal"]}, "severities"),
     ({"source_pattern": "(unclosed"}, "source_pattern"),
+    ({"source_pattern": "(prom-.+)+"}, "source_pattern"),
+    ({"matchers": [{"label": "team", "op": "=~", "value": "(db+)*"}]}, "matchers"),
     ({"priority": "P9"}, "priority"),
     ({"colour": "red"}, "colour"),
 ])
@@ -94,6 +96,9 @@ def test_silence_starts_now_by_default_and_its_creator_is_the_actor(actor, users
     ({"matchers": []}, "matchers"),
     ({"matchers": None}, "matchers"),
     ({"matchers": [{"label": "team", "op": "~", "value": "db"}]}, "matchers"),
+    ({"matchers": ['alertname=~".*"']}, "matchers"),  # matches every alert: refused, as Alertmanager does
+    ({"matchers": [{"label": "team", "op": "!=", "value": "db"}]}, "matchers"),
+    ({"matchers": [{"label": "instance", "op": "=~", "value": "(a+)+"}]}, "matchers"),
     ({"comment": "  "}, "comment"),
     ({"ends_at": T0 - datetime.timedelta(minutes=1), "starts_at": T0}, "ends_at"),
     ({"starts_at": T0 - datetime.timedelta(hours=3), "ends_at": T0 - datetime.timedelta(hours=1)}, "ends_at"),
@@ -186,3 +191,14 @@ def test_a_past_window_cannot_be_edited(actor):
     assert services.window_state(window) == "past"
     with pytest.raises(TransitionNotAllowed):
         services.update_maintenance_window(window, actor=actor, data={"title": "New"})
+
+
+@time_machine.travel(T0, tick=False)
+def test_a_silence_update_that_would_match_everything_is_refused_and_changes_nothing(actor):
+    silence = services.create_silence(actor=actor, data={
+        "matchers": DB, "ends_at": T0 + datetime.timedelta(hours=1), "comment": "why"})
+    with pytest.raises(ValidationError) as caught:
+        services.update_silence(silence, actor=actor, data={"matchers": ['team=~".*"']})
+    assert "match nearly every alert" in caught.value.message_dict["matchers"][0]
+    silence.refresh_from_db()
+    assert silence.matchers == DB

@@ -88,6 +88,17 @@ def test_alert_page_shows_labels_annotations_and_the_escaped_raw_payload(client,
     assert alert.group.incident.number in re.search(r'id="alert-incident".*?</dd>', page, re.S).group(0)
 
 
+def test_only_a_web_generator_url_is_offered_as_a_link(client, users):
+    """Intake now refuses other schemes; a javascript: URL stored before that is shown as no link."""
+    alert = make_alert()
+    Alert.objects.filter(pk=alert.pk).update(generator_url="javascript:alert(document.domain)")
+    client.force_login(users["viewer"])
+    assert "javascript:" not in client.get(alert.get_absolute_url()).content.decode()
+    Alert.objects.filter(pk=alert.pk).update(generator_url="https://prometheus.example.net/graph?g0.expr=up")
+    page = client.get(alert.get_absolute_url()).content.decode()
+    assert 'href="https://prometheus.example.net/graph?g0.expr=up"' in page
+
+
 def test_viewers_get_no_silence_button(client, users):
     alert = make_alert()
     client.force_login(users["viewer"])
@@ -305,6 +316,33 @@ def test_maintenance_window_cancel_button(client, users):
     assert window.cancelled_at is not None
     listing = client.get("/alerts/maintenance/", {"state": "cancelled"}).content.decode()
     assert window.title in listing
+
+
+def test_route_form_marks_the_given_matcher_rows_not_the_spare_ones(client, users):
+    client.force_login(users["admin"])
+    response = client.post("/alerts/routes/new/", {
+        "name": "Bad regex", "order": "5", "enabled": "on", "matchers-label": ["team", "instance", "", ""],
+        "matchers-op": ["=", "=~", "=", "="], "matchers-value": ["db", "db-(01", "", ""]})
+    assert response.status_code == 422
+    editor = response.content.decode().split('class="matchers-editor"')[1].split("data-add-matcher")[0]
+    assert editor.count("matcher-row") == 5 and editor.count("is-invalid") == 4  # 2 rows given, 3 spare
+    assert not Route.objects.filter(name="Bad regex").exists()
+    empty = client.post("/alerts/silences/new/", {"comment": "x", "matchers-label": [""], "matchers-value": [""]})
+    editor = empty.content.decode().split('class="matchers-editor"')[1].split("data-add-matcher")[0]
+    assert empty.status_code == 422 and editor.count("is-invalid") == 2 * editor.count("matcher-row")
+
+
+def test_maintenance_form_takes_services_by_key_number_or_name(client, users):
+    by_key, by_number, by_name = ServiceFactory(), ServiceFactory(), ServiceFactory()
+    start = timezone.now() + datetime.timedelta(days=2)
+    data = {"title": "Patching", "starts_at": local(start), "ends_at": local(start + datetime.timedelta(hours=1)),
+            "services": f"{by_key.slug}, {by_number.number.lower()}, {by_name.name.upper()}", "cis": ""}
+    client.force_login(users["manager"])
+    bad = client.post("/alerts/maintenance/new/", {**data, "services": "SVC-99999, " + by_key.slug})
+    assert bad.status_code == 422 and "SVC-99999" in bad.content.decode()
+    assert not MaintenanceWindow.objects.exists()
+    assert client.post("/alerts/maintenance/new/", data).status_code == 302
+    assert set(MaintenanceWindow.objects.get().services.all()) == {by_key, by_number, by_name}
 
 
 def test_maintenance_list_states(client, users):

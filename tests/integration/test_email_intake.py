@@ -101,12 +101,23 @@ service imap-login {{
                     break
                 time.sleep(0.1)
 
-    def append(self, message: EmailMessage) -> None:
+    def append(self, message: EmailMessage, folder: str = "INBOX") -> None:
         client = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
         try:
             client.login(self.user, self.password)
-            status, detail = client.append("INBOX", None, None, message.as_bytes())
+            status, detail = client.append(folder, None, None, message.as_bytes())
             assert status == "OK", detail
+        finally:
+            client.logout()
+
+    def command(self, name: str, *args):
+        """One IMAP command (CREATE, DELETE, STATUS...) as the mailbox's user; its answer's data."""
+        client = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        try:
+            client.login(self.user, self.password)
+            status, data = getattr(client, name)(*args)
+            assert status == "OK", data
+            return data
         finally:
             client.logout()
 
@@ -164,7 +175,7 @@ def mail(subject, body, message_id, references=None) -> EmailMessage:
 
 def test_thread_becomes_one_alert_and_polling_again_adds_nothing(dovecot, mailbox):
     dovecot.append(mail("[PROBLEM] Disk full on db-1", "Disk /var is 97% full.\nseverity: critical", "<a1@mon>"))
-    dovecot.append(mail("Re: [PROBLEM] Disk full on db-1", "RESOLVED: cleaned up /var/log", "<a2@mon>",
+    dovecot.append(mail("Re: [PROBLEM] Disk full on db-1", "Cleaned up /var/log.\nstatus: resolved", "<a2@mon>",
                         references="<a1@mon>"))
     dovecot.append(mail("[PROBLEM] CPU high on web-2", "load 42", "<b1@mon>"))
 
@@ -217,3 +228,33 @@ def test_wrong_password_stores_nothing(dovecot, mailbox, caplog):
     assert not RawPayload.objects.exists()
     mailbox.refresh_from_db()
     assert mailbox.imap_last_uid == uid_before  # the message waits for the next poll
+
+
+def test_a_folder_deleted_and_created_again_is_read_again_from_uid_1(dovecot, db):
+    """The new folder numbers its messages from 1 again under a new UIDVALIDITY: the poll notices and
+    reads it from the start instead of waiting for UIDs above the old folder's last one."""
+    dovecot.command("create", "Alerts")
+    integration, _key = make_integration("email", imap_host="127.0.0.1", imap_port=dovecot.port, imap_ssl=False,
+                                         imap_username=dovecot.user, imap_password=dovecot.password,
+                                         imap_folder="Alerts")
+    try:
+        dovecot.append(mail("[PROBLEM] Disk full on db-1", "x", "<e1@mon>"), folder="Alerts")
+        dovecot.append(mail("[PROBLEM] CPU high on web-2", "x", "<e2@mon>"), folder="Alerts")
+        assert poll_mailbox(integration) == 2
+        integration.refresh_from_db()
+        first_validity = integration.imap_uidvalidity
+        assert integration.imap_last_uid == 2 and first_validity > 0
+
+        dovecot.command("delete", "Alerts")
+        dovecot.command("create", "Alerts")
+        dovecot.append(mail("[PROBLEM] Queue stuck", "jobs wait", "<e3@mon>"), folder="Alerts")  # UID 1 again
+        [status] = dovecot.command("status", "Alerts", "(UIDVALIDITY)")
+        assert f"UIDVALIDITY {first_validity})".encode() not in status
+
+        assert poll_mailbox(integration) == 1
+        integration.refresh_from_db()
+        assert integration.imap_last_uid == 1 and integration.imap_uidvalidity not in (0, first_validity)
+        assert RawPayload.objects.order_by("-id").first().events[0]["labels"]["message_id"] == "<e3@mon>"
+        assert poll_mailbox(integration) == 0
+    finally:
+        dovecot.command("delete", "Alerts")

@@ -85,6 +85,49 @@ def test_acceptance_pages_in_order_repeats_twice_and_finishes(world, clock):
     assert run.status == "exhausted" and run.stopped_at == T0 + 30 * MINUTE and run.due_at is None
 
 
+def test_the_acceptance_policy_written_literally_pauses_before_each_repeat(world, clock):
+    """"page the on-call of schedule A, wait 5 min, page team lead, repeat twice", with no trailing wait:
+    the repeat waits as long as the last wait step, and the run finishes with the last page."""
+    literal = make_policy("Literal", repeat_count=2, steps=[
+        {"kind": "notify_schedule", "schedule": world["schedule"]},
+        {"kind": "wait", "wait_minutes": 5},
+        {"kind": "notify_team", "team": world["team"], "team_role": "manager"},
+    ])
+    incident = make_incident(title="Checkout answers 502")
+    escalation.start_for_incident(incident, policy=literal, actor=Actor.system("test"))
+
+    for minute in range(0, 45):
+        sweep_at(clock, T0 + minute * MINUTE)
+
+    assert pages(incident) == [
+        ("alice", T0, 0, 0), ("lena", T0 + 5 * MINUTE, 0, 2),
+        ("alice", T0 + 10 * MINUTE, 1, 0), ("lena", T0 + 15 * MINUTE, 1, 2),
+        ("alice", T0 + 20 * MINUTE, 2, 0), ("lena", T0 + 25 * MINUTE, 2, 2),
+    ]
+    run = EscalationRun.objects.get(incident=incident)
+    assert run.status == "exhausted" and run.stopped_at == T0 + 25 * MINUTE
+
+
+def test_a_repeat_pauses_as_long_as_the_last_wait_and_at_once_without_waits(world, clock):
+    alice, lena = world["alice"], world["lena"]
+    two_waits = make_policy("Two waits", repeat_count=1, steps=[
+        {"kind": "notify_users", "users": [alice]}, {"kind": "wait", "wait_minutes": 3},
+        {"kind": "notify_users", "users": [lena]}, {"kind": "wait", "wait_minutes": 7},
+        {"kind": "notify_users", "users": [alice]}])
+    no_wait = make_policy("No wait", repeat_count=2, steps=[{"kind": "notify_users", "users": [lena]}])
+    first, second = make_incident(title="two waits"), make_incident(title="no wait")
+    escalation.start_for_incident(first, policy=two_waits, actor=Actor.system("test"))
+    escalation.start_for_incident(second, policy=no_wait, actor=Actor.system("test"))
+    for minute in range(0, 40):
+        sweep_at(clock, T0 + minute * MINUTE)
+    assert [(user, at) for user, at, _cycle, _position in pages(first)] == [
+        ("alice", T0), ("lena", T0 + 3 * MINUTE), ("alice", T0 + 10 * MINUTE),
+        ("alice", T0 + 17 * MINUTE), ("lena", T0 + 20 * MINUTE), ("alice", T0 + 27 * MINUTE)]
+    assert [(user, at, cycle) for user, at, cycle, _position in pages(second)] == [
+        ("lena", T0, 0), ("lena", T0, 1), ("lena", T0, 2)]
+    assert set(EscalationRun.objects.values_list("status", flat=True)) == {"exhausted"}
+
+
 def test_acknowledging_stops_the_escalation(world, clock):
     incident = make_incident(service=world["service"])
     sweep_at(clock, T0)

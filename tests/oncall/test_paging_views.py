@@ -60,7 +60,7 @@ def test_policy_list_query_count_does_not_grow(client, users, team, django_asser
     with django_assert_max_num_queries(12) as one:
         client.get(reverse("oncall:policy_list"))
     for index in range(6):
-        make_policy(f"P{index}", services=[service], team=team,
+        make_policy(f"P{index}", services=[ServiceFactory()], team=team,
                     steps=[{"kind": "notify_users", "users": [users["admin"]]}, {"kind": "wait", "wait_minutes": 1}])
     with django_assert_max_num_queries(len(one.captured_queries)):
         response = client.get(reverse("oncall:policy_list"))
@@ -119,6 +119,25 @@ def test_team_manager_edits_own_teams_policy_only(client, users, policy):
     assert (policy.name, policy.repeat_count) == ("Web renamed", 2)
 
 
+def test_policy_form_attaches_managed_services_only_and_one_policy_each(client, users, policy, other_team):
+    ours, theirs = ServiceFactory(owner_team=policy.team), ServiceFactory(owner_team=other_team, name="Billing")
+    login(client, users["team_manager"])
+    edit = reverse("oncall:policy_edit", args=[policy.pk])
+    form = {"name": "Web", "slug": "web", "repeat_count": "1", "team": policy.team.pk}
+    refused = client.post(edit, {**form, "services": [ours.pk, theirs.pk]})
+    assert refused.status_code == 422 and b"Only the managers of a service&#x27;s owner team" in refused.content
+    assert b"Billing" in refused.content and not policy.services.exists()
+    assert client.post(edit, {**form, "services": [ours.pk]}).status_code == 302
+    assert list(policy.services.all()) == [ours]
+    login(client, users["manager"])
+    taken = client.post(reverse("oncall:policy_create"), {
+        "name": "Second", "repeat_count": "0", "services": [ours.pk], "step-kind": "notify_users",
+        "step-users": [users["responder"].pk], "step-urgency": "high"})
+    assert taken.status_code == 422
+    assert b"already has the escalation policy Web" in taken.content
+    assert not EscalationPolicy.objects.filter(name="Second").exists()
+
+
 def test_a_policy_that_ran_cannot_be_deleted(client, users, policy):
     escalation.start_for_incident(make_incident(title="x"), policy=policy, actor=Actor.system("test"))
     login(client, users["admin"])
@@ -147,6 +166,7 @@ def test_incident_paging_page_lists_runs_and_pages(client, users, policy, django
     assert b"Stop the escalation" in client.get(url).content
     client.post(url, {"action": "stop"})
     assert EscalationRun.objects.get(incident=incident).status == "cancelled"
+    assert b"Stop the escalation" not in client.get(url).content  # nothing runs: no stop button
     client.post(url, {"action": "start", "policy": policy.pk})
     assert EscalationRun.objects.filter(incident=incident, status="active").count() == 1
 
@@ -177,11 +197,45 @@ def test_a_person_manages_own_contact_methods_and_rules(client, users):
 
 
 def test_a_bad_address_is_shown_inline_and_saves_nothing(client, users):
-    login(client, users["viewer"])
+    login(client, users["responder"])
     response = client.post(reverse("oncall:paging_settings"), {"what": "method_add", "kind": "webhook",
                                                                "target": "ftp://nowhere", "enabled": "on"})
     assert response.status_code == 422 and b"A webhook needs an http or https URL." in response.content
     assert not ContactMethod.objects.exists()
+
+
+def test_a_viewer_adds_email_addresses_only(client, users):
+    login(client, users["viewer"])
+    url = reverse("oncall:paging_settings")
+    response = client.post(url, {"what": "method_add", "kind": "webhook", "target": "http://127.0.0.1:8080/x",
+                                 "enabled": "on"})
+    assert response.status_code == 422 and b"Viewers add email addresses only" in response.content
+    assert not ContactMethod.objects.exists()
+    mine = contact(users["viewer"], "email", "v@example.com")
+    edit = reverse("oncall:contact_method_edit", args=[mine.pk])
+    response = client.post(edit, {"kind": "webhook", "target": "http://127.0.0.1:8080/x", "enabled": "on"})
+    assert response.status_code == 422 and b"Viewers add email addresses only" in response.content
+    mine.refresh_from_db()
+    assert (mine.kind, mine.target) == ("email", "v@example.com")
+    login(client, users["responder"])
+    assert client.post(url, {"what": "method_add", "kind": "webhook", "target": "https://hooks.example.com/x",
+                             "enabled": "on"}).status_code == 302
+
+
+def test_a_manager_editing_someones_url_does_not_see_it(client, users):
+    secret = "https://hooks.example.com/services/s3cr3t"
+    method = contact(users["responder"], "webhook", secret)
+    login(client, users["manager"])
+    edit = reverse("oncall:contact_method_edit", args=[method.pk])
+    form = client.get(edit)
+    assert form.status_code == 200 and b"s3cr3t" not in form.content and b"Leave empty to keep it" in form.content
+    assert client.post(edit, {"kind": "webhook", "label": "Ops", "target": "", "enabled": "on"}).status_code == 302
+    method.refresh_from_db()
+    assert (method.label, method.target) == ("Ops", secret)
+    changed = client.post(edit, {"kind": "email", "label": "Ops", "target": "", "enabled": "on"})
+    assert changed.status_code == 422 and b"s3cr3t" not in changed.content
+    login(client, users["responder"])  # the owner sees and edits the full address
+    assert secret.encode() in client.get(edit).content
 
 
 def test_send_test_button_sends_through_the_outbox(client, users, django_capture_on_commit_callbacks):
@@ -240,6 +294,22 @@ def test_link_pages_keep_the_token_out_of_referers(client, users):
     response = client.get(reverse("oncall:page_link", args=[links.make_token(incident, users["responder"],
                                                                               "acknowledge")]))
     assert response["Referrer-Policy"] == "no-referrer" and "no-cache" in response["Cache-Control"]
+
+
+def test_link_button_works_in_a_browser_that_posts_origin_null(users):
+    """The no-referrer policy makes browsers send "Origin: null" with the form: the link must still work."""
+    from django.test import Client
+
+    from opsdesk.oncall import links
+
+    incident = make_incident(title="Disk full")
+    url = reverse("oncall:page_link", args=[links.make_token(incident, users["responder"], "acknowledge")])
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.get(url).status_code == 200
+    response = browser.post(url, HTTP_ORIGIN="null")
+    assert response.status_code == 200, response.content[:300]
+    incident.refresh_from_db()
+    assert incident.status == "acknowledged"
 
 
 def test_demo_policies_load_once_and_render(client, users):

@@ -100,6 +100,50 @@ def test_patch_replaces_steps_and_services(api, users, schedule):
                                        format="json").status_code == 400
 
 
+def test_attaching_a_service_needs_manager_rights_on_its_owner_team(api, users, team, other_team, schedule):
+    ServiceFactory(slug="ours", owner_team=team)
+    ServiceFactory(slug="theirs", owner_team=other_team)
+    client = api(users["team_manager"])  # a viewer who manages `team`
+    refused = client.post(POLICIES, payload(users, schedule, team=team.pk, services=["theirs"]), format="json")
+    assert refused.status_code == 403 and "theirs" in refused.json()["error"]["message"]
+    assert not EscalationPolicy.objects.exists()
+    made = client.post(POLICIES, payload(users, schedule, team=team.pk, services=["ours"]), format="json")
+    assert made.status_code == 201, made.json()
+    url = POLICIES + f"{made.json()['id']}/"
+    assert client.patch(url, {"services": ["ours", "theirs"]}, format="json").status_code == 403
+    assert client.patch(url, {"name": "Renamed"}, format="json").status_code == 200  # services untouched
+    # a global manager attaches anything; the team manager then may neither detach it nor keep editing it away
+    assert api(users["manager"]).patch(url, {"services": ["ours", "theirs"]}, format="json").status_code == 200
+    assert client.patch(url, {"services": ["ours"]}, format="json").status_code == 403
+    assert client.patch(url, {"services": ["theirs", "ours"], "repeat_count": 2}, format="json").status_code == 200
+    policy = EscalationPolicy.objects.get()
+    assert sorted(s.slug for s in policy.services.all()) == ["ours", "theirs"] and policy.repeat_count == 2
+    assert api(users["responder"]).patch(url, {"services": []}, format="json").status_code == 403
+
+
+def test_a_service_has_one_policy(api, users, schedule):
+    ServiceFactory(slug="checkout", name="Checkout")
+    first = api(users["manager"]).post(POLICIES, payload(users, schedule, name="First", services=["checkout"]),
+                                       format="json")
+    assert first.status_code == 201
+    for user in ("manager", "admin"):
+        second = api(users[user]).post(POLICIES, payload(users, schedule, name="Second", services=["checkout"]),
+                                       format="json")
+        assert second.status_code == 400
+        assert "First" in str(second.json()["error"]["fields"]["services"])
+    assert EscalationPolicy.objects.count() == 1
+    other = make_policy("Other", steps=[{"kind": "notify_users", "users": [users["admin"]]}])
+    taken = api(users["admin"]).patch(POLICIES + f"{other.pk}/", {"services": ["checkout"]}, format="json")
+    assert taken.status_code == 400 and "First" in str(taken.json()["error"]["fields"]["services"])
+    assert not other.services.exists()
+    # detached from the first, it may go to the other one
+    assert api(users["manager"]).patch(POLICIES + f"{first.json()['id']}/", {"services": []},
+                                       format="json").status_code == 200
+    assert api(users["manager"]).patch(POLICIES + f"{other.pk}/", {"services": ["checkout"]},
+                                       format="json").status_code == 200
+    assert escalation.policy_for_service(other.services.get()) == other
+
+
 def test_delete_policy(api, users):
     unused = make_policy("Unused", steps=[{"kind": "notify_users", "users": [users["admin"]]}])
     used = make_policy("Used", steps=[{"kind": "notify_users", "users": [users["admin"]]}])
@@ -189,7 +233,7 @@ def test_contact_methods_are_own_and_managers_see_all(api, users):
 @pytest.mark.parametrize(("kind", "target"), [("email", "not-an-address"), ("webhook", "ftp://x"),
                                               ("chat", "nonsense"), ("pager", "x")])
 def test_bad_contact_methods_are_400(api, users, kind, target):
-    response = api(users["viewer"]).post(METHODS, {"kind": kind, "target": target}, format="json")
+    response = api(users["responder"]).post(METHODS, {"kind": kind, "target": target}, format="json")
     assert response.status_code == 400 and response.json()["error"]["fields"]
     assert not ContactMethod.objects.exists()
 
@@ -205,11 +249,54 @@ def test_contact_method_test_action_sends(api, users, django_capture_on_commit_c
 
 
 def test_contact_method_secret_url_is_masked_in_the_change_log(api, users):
-    response = api(users["viewer"]).post(METHODS, {"kind": "webhook", "target": "https://hooks.example.com/s3cr3t"},
+    response = api(users["responder"]).post(METHODS, {"kind": "webhook", "target": "https://hooks.example.com/s3cr3t"},
                                          format="json")
     assert response.status_code == 201
     entry = AuditEntry.objects.get(action="create", content_type__model="contactmethod")
     assert "s3cr3t" not in str(entry.changes)
+
+
+def test_contact_method_urls_are_shown_in_full_to_their_owner_only(api, users):
+    secret = "https://hooks.example.com/services/T000/s3cr3t"
+    hook = api(users["responder"]).post(METHODS, {"kind": "webhook", "target": secret}, format="json")
+    assert hook.status_code == 201 and hook.json()["target"] == secret  # the owner's own answer
+    mail_ = contact(users["responder"], "email", "resp@example.com")
+    assert {m["target"] for m in api(users["responder"]).get(METHODS).json()["results"]} == {
+        secret, "resp@example.com"}
+    manager = api(users["manager"])
+    listed = {m["id"]: m["target"] for m in manager.get(METHODS).json()["results"]}
+    assert listed[mail_.pk] == "resp@example.com"  # addresses are not secrets
+    assert "s3cr3t" not in listed[hook.json()["id"]] and listed[hook.json()["id"]].startswith("https://…")
+    one = manager.get(METHODS + f"{hook.json()['id']}/").json()
+    assert "s3cr3t" not in one["target"]
+    renamed = manager.patch(METHODS + f"{hook.json()['id']}/", {"label": "Ops hook"}, format="json")
+    assert renamed.status_code == 200 and "s3cr3t" not in renamed.json()["target"]
+    assert ContactMethod.objects.get(pk=hook.json()["id"]).target == secret  # unchanged by the rename
+
+
+@pytest.mark.parametrize(("kind", "target"), [("webhook", "http://127.0.0.1:8080/admin"),
+                                              ("chat", "json://127.0.0.1:9/hook"),
+                                              ("sms", "json://10.0.0.1/sms")])
+def test_viewers_add_email_contact_methods_only(api, users, kind, target):
+    viewer = api(users["viewer"])
+    refused = viewer.post(METHODS, {"kind": kind, "target": target}, format="json")
+    assert refused.status_code == 403 and "responder" in refused.json()["error"]["message"]
+    assert not ContactMethod.objects.exists()
+    mine = viewer.post(METHODS, {"kind": "email", "target": "v@example.com"}, format="json")
+    assert mine.status_code == 201
+    turned = viewer.patch(METHODS + f"{mine.json()['id']}/", {"kind": kind, "target": target}, format="json")
+    assert turned.status_code == 403
+    assert ContactMethod.objects.get().kind == "email"
+    # a manager may set one up for the viewer; the viewer may rename and test it, not point it elsewhere
+    made = api(users["manager"]).post(METHODS, {"kind": kind, "target": target, "user": users["viewer"].pk},
+                                      format="json")
+    assert made.status_code == 201
+    assert viewer.patch(METHODS + f"{made.json()['id']}/", {"label": "mine"}, format="json").status_code == 200
+    assert viewer.patch(METHODS + f"{made.json()['id']}/", {"target": target + "x"},
+                        format="json").status_code == 403
+    assert api(users["responder"]).post(METHODS, {"kind": kind, "target": target}, format="json").status_code == 201
+    assert api(users["team_manager"]).post(METHODS, {"kind": kind, "target": target},
+                                           format="json").status_code == 201  # responds in a team
 
 
 def test_notification_rules(api, users):
@@ -270,4 +357,17 @@ def test_config_names_unknown_references(users):
     with pytest.raises(Exception) as error:
         config_as_code.apply_document(document, actor=Actor.system("test"))
     assert "escalation_policies/web/steps/0/schedule" in str(error.value)
+    assert not EscalationPolicy.objects.exists()
+
+
+def test_config_refuses_a_second_policy_for_a_service(users):
+    ServiceFactory(slug="checkout", name="Checkout")
+    step = [{"kind": "notify_users", "users": ["admin"]}]
+    document = {"version": 1, "escalation_policies": [
+        {"slug": "first", "name": "First", "services": ["checkout"], "steps": step},
+        {"slug": "second", "name": "Second", "services": ["checkout"], "steps": step}]}
+    with pytest.raises(Exception) as error:
+        config_as_code.apply_document(document, actor=Actor.system("test"))
+    assert "escalation_policies/second" in str(error.value) and "already has the escalation policy First" in str(
+        error.value)
     assert not EscalationPolicy.objects.exists()

@@ -8,6 +8,7 @@ import icalendar
 import pytest
 import time_machine
 
+from opsdesk.accounts.services import set_membership
 from opsdesk.core.actors import Actor
 from opsdesk.oncall import schedules
 from opsdesk.oncall.models import Layer, Override, Schedule, ShiftSwap
@@ -135,6 +136,11 @@ def test_layer_form_reads_local_times_and_ranges(client, users, rota):
 
 def test_override_form_for_myself_and_errors(client, users, rota):
     client.force_login(users["responder"])
+    outsider = client.post(f"/oncall/schedules/{rota.pk}/overrides/new/", {
+        "user": users["responder"].pk, "starts_at": "2026-03-25T21:00", "ends_at": "2026-03-25T23:00"})
+    assert outsider.status_code == 403 and "Only members of" in outsider.content.decode()
+    assert not Override.objects.exists()
+    set_membership(rota.team, users["responder"], actor=Actor.system("test"), role="responder")
     form = client.get(f"/oncall/schedules/{rota.pk}/overrides/new/")
     assert form.status_code == 200
     options = re.findall(r'<option value="(\d+)"', form.content.decode())
@@ -168,6 +174,20 @@ def test_swaps_page_request_accept_and_buttons_per_person(client, users, rota):
     assert swap.status == "accepted" and swap.taken_by == users["admin"]
     again = client.post(f"/oncall/swaps/{swap.pk}/accept/", follow=True)
     assert "already" in again.content.decode()
+
+
+@pytest.mark.parametrize(("next_url", "expected"), [
+    ("https://evil.example.com/phish", "/oncall/swaps/"), ("//evil.example.com/x", "/oncall/swaps/"),
+    ("javascript:alert(1)", "/oncall/swaps/"), ("/oncall/my/", "/oncall/my/"), ("", "/oncall/swaps/")])
+def test_swap_actions_go_back_to_pages_of_this_site_only(client, users, rota, next_url, expected):
+    swap = schedules.request_swap(rota, actor=Actor.for_user(users["responder"]), proposed_to=users["admin"],
+                                  starts_at=dt.datetime(2026, 3, 23, 9, 0, tzinfo=UTC),
+                                  ends_at=dt.datetime(2026, 3, 23, 19, 0, tzinfo=UTC))
+    client.force_login(users["responder"])
+    response = client.post(f"/oncall/swaps/{swap.pk}/cancel/", {"next": next_url})
+    assert response.status_code == 302 and response["Location"] == expected
+    swap.refresh_from_db()
+    assert swap.status == "cancelled"
 
 
 def test_my_shifts_lists_upcoming_shifts_with_swap_links_and_feed(client, users, rota):

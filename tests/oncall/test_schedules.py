@@ -144,6 +144,11 @@ def test_a_responder_overrides_for_themself_only(crew):
     period = {"starts_at": MONDAY + dt.timedelta(hours=2), "ends_at": MONDAY + dt.timedelta(hours=4)}
     with pytest.raises(PermissionDenied):
         schedules.add_override(schedule, actor=as_user(carol), data={"user": crew["bob"], **period})
+    # not a member of the schedule's team: she may not put herself on call in it either
+    with pytest.raises(PermissionDenied, match="Only members of"):
+        schedules.add_override(schedule, actor=as_user(carol), data={"user": carol, **period})
+    assert not Override.objects.exists()
+    set_membership(schedule.team, carol, actor=Actor.system("test"), role="responder")
     override = schedules.add_override(schedule, actor=as_user(carol), data={"user": carol, **period})
     assert selectors.on_call_at(schedule, MONDAY + dt.timedelta(hours=3)) == [carol]
     assert history_for(override).first().action == "create"
@@ -152,10 +157,18 @@ def test_a_responder_overrides_for_themself_only(crew):
     schedules.add_override(schedule, actor=as_user(crew["lead"]), data={"user": carol, **period})
     told = OutboxEvent.objects.filter(event_type="schedule.override_added").latest("id")
     assert told.payload["recipients"] == [carol.pk]
-    # a viewer may not even put themself on call
+    # a viewer may not even put themself on call, member or not
     viewer = UserFactory(role="viewer")
+    set_membership(schedule.team, viewer, actor=Actor.system("test"), role="viewer")
     with pytest.raises(PermissionDenied):
         schedules.add_override(schedule, actor=as_user(viewer), data={"user": viewer, **period})
+
+
+def test_a_schedule_without_a_team_takes_any_responders_self_override(crew):
+    schedule = ScheduleFactory(team=None)
+    period = {"starts_at": MONDAY + dt.timedelta(hours=2), "ends_at": MONDAY + dt.timedelta(hours=4)}
+    schedules.add_override(schedule, actor=as_user(crew["carol"]), data={"user": crew["carol"], **period})
+    assert selectors.on_call_at(schedule, MONDAY + dt.timedelta(hours=3)) == [crew["carol"]]
 
 
 def test_a_team_manager_overrides_for_anyone_and_bad_periods_are_refused(crew):

@@ -4,6 +4,11 @@ Each message is stored in its own transaction together with the move of `imap_la
 of the integration row: a crash between two messages re-reads nothing already stored and loses
 nothing, and two workers polling one mailbox at once store each message once. The mailbox is opened
 read-only and messages are fetched with BODY.PEEK, so the mailbox stays as it was.
+
+UIDs only mean something together with the folder's UIDVALIDITY: when a folder is deleted and created
+again (or restored, or its index rebuilt) the server gives it a new UIDVALIDITY and numbers its messages
+from 1 again. The poll keeps the value it last saw (`imap_uidvalidity`); when the folder's differs, the
+UIDs read so far are void and reading starts at UID 1 again.
 """
 
 from __future__ import annotations
@@ -64,13 +69,52 @@ def _thread_fingerprint(integration_id: int, event: intake.AlertEvent) -> str:
     return event.fingerprint
 
 
-def _store_message(integration: Integration, uid: int, raw: bytes) -> bool:
-    """Store one message and move the UID on, in one transaction; False when already stored or refused."""
+def uid_start(stored_validity: int, last_uid: int, mailbox_validity: int | None) -> tuple[int, int]:
+    """The decision at each poll: (the last UID already read, the UIDVALIDITY to keep) from what is stored
+    and what the server says now. The same value: go on after `last_uid`. Another value: the folder's
+    UIDs were renumbered, start again from 0. Nothing stored yet (0: a new integration, or one older
+    than this check): keep `last_uid` and remember the value. The server saying nothing: go on."""
+    if mailbox_validity is None or mailbox_validity == stored_validity:
+        return last_uid, stored_validity
+    if stored_validity == 0:
+        return last_uid, mailbox_validity
+    return 0, mailbox_validity
+
+
+def _mailbox_validity(client) -> int | None:
+    """The UIDVALIDITY the server sent with SELECT's answer."""
+    _name, data = client.response("UIDVALIDITY")
+    value = (data or [None])[-1]
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def _apply_validity(integration: Integration, mailbox_validity: int | None) -> None:
+    """Store the mailbox's UIDVALIDITY (and start again from UID 0 when it changed), under the row lock."""
+    last_uid, validity = uid_start(integration.imap_uidvalidity, integration.imap_last_uid, mailbox_validity)
+    if (last_uid, validity) == (integration.imap_last_uid, integration.imap_uidvalidity):
+        return
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        last_uid, validity = uid_start(locked.imap_uidvalidity, locked.imap_last_uid, mailbox_validity)
+        if validity != locked.imap_uidvalidity and locked.imap_uidvalidity:
+            log.warning("mailbox of %s: UIDVALIDITY changed from %s to %s; reading it again from UID 1",
+                        locked, locked.imap_uidvalidity, validity)
+        Integration.objects.filter(pk=locked.pk).update(imap_last_uid=last_uid, imap_uidvalidity=validity)
+    integration.imap_last_uid, integration.imap_uidvalidity = last_uid, validity
+
+
+def _store_message(integration: Integration, uid: int, raw: bytes, uidvalidity: int | None = None) -> bool:
+    """Store one message and move the UID on, in one transaction; False when already stored or refused
+    (or when `uidvalidity` is given and no longer the stored one: another poll saw the folder renumbered)."""
     limit = settings.ALERTS_MAX_PAYLOAD_BYTES
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
         if locked.imap_last_uid >= uid:
             return False  # another poll stored it
+        if uidvalidity is not None and locked.imap_uidvalidity != uidvalidity:
+            return False
         Integration.objects.filter(pk=locked.pk).update(imap_last_uid=uid)
         try:
             events = intake.parse_email(raw)
@@ -94,6 +138,8 @@ def poll_mailbox(integration: Integration) -> int:
     try:
         _check(client.login(integration.imap_username, integration.imap_password), "LOGIN")
         _check(client.select(_quote(integration.imap_folder or "INBOX"), readonly=True), "SELECT")
+        validity = _mailbox_validity(client)
+        _apply_validity(integration, validity)
         start = integration.imap_last_uid + 1
         found = _check(client.uid("SEARCH", None, f"UID {start}:*"), "SEARCH")
         # "N:*" also matches the highest UID when it is below N, hence the filter.
@@ -103,7 +149,7 @@ def poll_mailbox(integration: Integration) -> int:
             raw = next((item[1] for item in data if isinstance(item, tuple) and _UID.search(item[0])), None)
             if raw is None:
                 continue  # expunged meanwhile
-            if _store_message(integration, uid, raw):
+            if _store_message(integration, uid, raw, uidvalidity=validity):
                 stored += 1
     except (imaplib.IMAP4.error, OSError) as exc:
         raise MailboxError(f"mailbox {integration.imap_username}@{integration.imap_host}: {exc}"[:500]) from exc

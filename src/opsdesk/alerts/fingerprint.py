@@ -5,6 +5,9 @@ in `model/signature.go`): FNV-1a 64 over the label names sorted by name, each na
 followed by the separator byte 0xff, printed as 16 lowercase hex digits (`Fingerprint.String`, "%016x").
 The empty label set gives the FNV-1a offset basis, cbf29ce484222325. Names sort by bytes (Go's
 sort.Strings); for UTF-8 text that is the code point order Python's sort uses.
+
+A label whose value is "" is left out, as Alertmanager leaves it out: its API drops empty-valued labels
+(`removeEmptyLabels`) before the fingerprint is computed, so `{"a": "", "b": "x"}` is `{"b": "x"}`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ def fingerprint_int(labels: Mapping[str, str]) -> int:
     value = OFFSET64
     separator = bytes([SEPARATOR])
     for name in sorted(labels):
-        value = _add(value, name.encode("utf-8") + separator + str(labels[name]).encode("utf-8") + separator)
+        text = str(labels[name])
+        if text == "":
+            continue
+        value = _add(value, name.encode("utf-8") + separator + text.encode("utf-8") + separator)
     return value
 
 

@@ -8,6 +8,8 @@ import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from opsdesk.core.forms import CommaListField, RecordForm
 from opsdesk.incidents.forms import CIsField, ServiceKeyField
 from opsdesk.services.forms import ServiceKeysField
+from opsdesk.services.models import Service
 
 from . import matching
 from .models import SEVERITIES, Integration, MaintenanceWindow, Route, Silence
@@ -44,8 +47,11 @@ class MatchersWidget(forms.Widget):
         return f"{name}-label" not in data
 
     def render(self, name, value, attrs=None, renderer=None):
-        rows = list(value or []) + [{"label": "", "op": "=", "value": ""}] * EXTRA_MATCHER_ROWS
+        filled = list(value or [])
+        rows = filled + [{"label": "", "op": "=", "value": ""}] * EXTRA_MATCHER_ROWS
         invalid = " is-invalid" if "is-invalid" in self.attrs.get("class", "") else ""
+        # on an error, mark the rows that were given (the blank spare rows only when none was)
+        marks = [invalid if index < len(filled) or not filled else "" for index in range(len(rows))]
 
         def options(selected):
             return format_html_join("", '<option value="{}"{}>{}</option>',
@@ -58,9 +64,9 @@ class MatchersWidget(forms.Widget):
             '<div class="col-2"><select class="form-select form-select-sm" name="{}-op" aria-label="{}">{}</select>'
             '</div><div class="col-5"><input class="form-control form-control-sm font-monospace{}" name="{}-value" '
             'value="{}" placeholder="{}" aria-label="{}" maxlength="2000"></div></div>'),
-            ((invalid, name, row.get("label", ""), _("label"), _("Label name"), name, _("Operator"),
-              options(row.get("op", "=")), invalid, name, row.get("value", ""), _("value"), _("Value"))
-             for row in rows))
+            ((mark, name, row.get("label", ""), _("label"), _("Label name"), name, _("Operator"),
+              options(row.get("op", "=")), mark, name, row.get("value", ""), _("value"), _("Value"))
+             for row, mark in zip(rows, marks, strict=True)))
         return format_html('<div class="matchers-editor" id="{}">{}<button type="button" '
                            'class="btn btn-sm btn-outline-secondary" data-add-matcher>'
                            '<i class="bi bi-plus-lg me-1" aria-hidden="true"></i>{}</button></div>',
@@ -154,6 +160,16 @@ class IntegrationForm(RecordForm):
                 del self.fields["clear_bearer_token"]
         else:
             del self.fields["clear_hmac_secret"], self.fields["clear_bearer_token"]
+            self.fields["hmac_secret"].help_text = _("Requests must then be signed (X-Opsdesk-Signature). "
+                                                     "Empty: no signature needed.")
+            self.fields["bearer_token"].help_text = _("Requests must then carry Authorization: Bearer <token> "
+                                                      "(at least 16 characters). Empty: none needed.")
+            self.fields["imap_password"].help_text = ""
+        # the request checks together, then the priorities, the mailbox last (alerts.js shows it for email only)
+        last = ["hmac_secret", "clear_hmac_secret", "bearer_token", "clear_bearer_token",
+                *self.severity_fields.values(), "imap_host", "imap_port", "imap_ssl", "imap_username",
+                "imap_password", "imap_folder"]
+        self.order_fields([name for name in self.fields if name not in last] + last)
 
     def clean_grouping_template(self):
         return matching.validate_template(self.cleaned_data.get("grouping_template"))
@@ -231,8 +247,31 @@ class SilenceForm(RecordForm):
             self.initial.setdefault("ends_at", now + datetime.timedelta(hours=2))
 
 
+class ServicesField(ServiceKeysField):
+    """Services typed as their keys, numbers or names ("postgres, SVC-7, Online Shop"): one query."""
+
+    def convert(self, items):
+        items = sorted(set(items))
+        found = list(Service.objects.annotate(lname=Lower("name")).filter(
+            Q(slug__in=items) | Q(number__in={item.upper() for item in items})
+            | Q(lname__in={item.lower() for item in items})))
+        chosen, missing = {}, []
+        for item in items:
+            matches = ([s for s in found if s.slug == item] or [s for s in found if s.number == item.upper()]
+                       or [s for s in found if s.name.lower() == item.lower()])
+            if len(matches) == 1:
+                chosen[matches[0].pk] = matches[0]
+            else:
+                missing.append(item)
+        if missing:
+            raise ValidationError(_("No single service with the key, number or name %(keys)s.")
+                                  % {"keys": ", ".join(missing)})
+        return list(chosen.values())
+
+
 class MaintenanceWindowForm(RecordForm):
-    services = ServiceKeysField(label=_("Services"), help_text=_("Keys of the services, comma separated."))
+    services = ServicesField(label=_("Services"),
+                             help_text=_("Keys, numbers (SVC-7) or names of the services, comma separated."))
     cis = CIsField(label=_("Configuration items"), help_text=_("CI numbers or names, comma separated."))
 
     class Meta:

@@ -1,6 +1,6 @@
 """Heartbeats: an integration may promise a sign of life every N minutes (a heartbeat request or any
-accepted payload). When it misses one, one incident "Monitoring is down" opens; the next heartbeat
-resolves it.
+accepted payload). When it misses one, one incident "Monitoring is down" opens and pages through the
+escalation policy of the integration's service; the next heartbeat resolves it.
 
 The ingest path must stay cheap at a thousand alerts a second, so an accepted payload marks activity at
 most once per integration every 30 seconds (a cache slot), and only then updates the integration row;
@@ -14,7 +14,7 @@ import logging
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -120,6 +120,20 @@ def _open_incident(integration: Integration, now: datetime.datetime):
     return create_incident(actor=ACTOR, data=data)
 
 
+def _page(incident) -> None:
+    """Page for the incident as for an alert's: the escalation policy of the incident's service (the
+    integration's), when it has one. A failure to start it leaves the incident standing."""
+    from opsdesk.oncall.escalation import start_for_incident
+
+    try:
+        with transaction.atomic():
+            start_for_incident(incident, policy=None, actor=ACTOR)
+    except OperationalError:
+        raise
+    except Exception:  # noqa: BLE001  (the incident is open and listed; paging can be started by hand)
+        log.exception("heartbeat incident %s: the escalation did not start", incident.pk)
+
+
 def check_heartbeats(now: datetime.datetime | None = None) -> int:
     """Open one incident per integration whose heartbeat is overdue (rows another worker holds are
     skipped). Returns how many incidents opened."""
@@ -136,6 +150,7 @@ def check_heartbeats(now: datetime.datetime | None = None) -> int:
                     continue
                 incident = _open_incident(integration, now)
                 Integration.objects.filter(pk=pk).update(heartbeat_incident=incident)
+                _page(incident)
                 _forget(integration)
                 opened += 1
         except Exception:  # one broken integration must not stop the others; the next sweep tries again

@@ -15,6 +15,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext as _
 
@@ -125,13 +126,18 @@ def _string(body: dict, name: str, path: str, errors: _Errors, *, required=False
     return value
 
 
-def _string_map(value, path: str, errors: _Errors, *, max_value=MAX_LABEL_VALUE, required=True) -> dict[str, str]:
-    """An object of strings (Alertmanager's labels and annotations): names 1..200 characters."""
+def _string_map(value, path: str, errors: _Errors, *, max_value=MAX_LABEL_VALUE, required=True,
+                labels=True) -> dict[str, str]:
+    """An object of strings (Alertmanager's labels and annotations): names 1..200 characters. In a label
+    map (`labels=True`) a label whose value is "" is dropped, as Alertmanager drops it before anything
+    else: `env=""` is the same alert as no `env` at all."""
     if value is None and not required:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         errors.add(path, _("must be an object of strings"))
         return {}
+    if labels:
+        value = {name: item for name, item in value.items() if item != ""}
     for name, item in value.items():
         if not 0 < len(name) <= MAX_LABEL_NAME:
             errors.add(f"{path}.{name[:50]}", _("names must have 1 to %(n)s characters") % {"n": MAX_LABEL_NAME})
@@ -158,6 +164,19 @@ def parse_time(value, path: str, errors: _Errors) -> datetime.datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
     return parsed.astimezone(datetime.UTC)
+
+
+def web_url(value: str) -> str:
+    """`value` when it is an absolute http or https URL, else "": a link a monitoring tool sends is shown
+    as a link, so `javascript:` and other schemes are never kept (the rest of the alert is)."""
+    value = (value or "").strip()
+    if not value or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an invalid IPv6 host such as http://[::1
+        return ""
+    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
 
 
 def normalise_severity(value: str) -> str:
@@ -194,10 +213,10 @@ def _webhook_alert(item, path: str, group_key: str, errors: _Errors, fallback_su
         errors.add(f"{path}.status", _('must be "firing" or "resolved"'))
     labels = _string_map(item.get("labels"), f"{path}.labels", errors)
     annotations = _string_map(item.get("annotations"), f"{path}.annotations", errors,
-                              max_value=MAX_ANNOTATION_VALUE, required=False)
+                              max_value=MAX_ANNOTATION_VALUE, required=False, labels=False)
     starts_at = parse_time(item.get("startsAt"), f"{path}.startsAt", errors)
     ends_at = parse_time(item.get("endsAt"), f"{path}.endsAt", errors)
-    generator_url = _string(item, "generatorURL", f"{path}.generatorURL", errors, max_length=1000)
+    generator_url = web_url(_string(item, "generatorURL", f"{path}.generatorURL", errors, max_length=1000))
     given = _string(item, "fingerprint", f"{path}.fingerprint", errors, max_length=64).strip().lower()
     return AlertEvent(
         fingerprint=given or fingerprint(labels), status=status if status in STATUSES else "firing",
@@ -219,7 +238,7 @@ def _webhook_common(body, errors: _Errors) -> str:
     for name in ("groupLabels", "commonLabels"):
         _string_map(body.get(name), name, errors, required=False)
     _string_map(body.get("commonAnnotations"), "commonAnnotations", errors, max_value=MAX_ANNOTATION_VALUE,
-                required=False)
+                required=False, labels=False)
     return group_key
 
 
@@ -268,6 +287,8 @@ def parse_grafana(body: dict) -> list[AlertEvent]:
         for name, key in (("valueString", "value_string"), ("silenceURL", "silence_url"),
                           ("dashboardURL", "dashboard_url"), ("panelURL", "panel_url")):
             text = _string(item, name, f"alerts[{i}].{name}", errors, max_length=MAX_LABEL_VALUE)
+            if name.endswith("URL"):
+                text = web_url(text)
             if text:
                 event.annotations[key] = text
         if org_id is not None:
@@ -327,10 +348,15 @@ def parse_events(body: dict) -> list[AlertEvent]:
         if not isinstance(items, list) or not all(isinstance(x, dict) and isinstance(x.get(required_key), str)
                                                   for x in items):
             errors.add(name, _('must be a list of objects with "%(key)s"') % {"key": required_key})
-        elif items:
-            annotations[name] = _json_annotation(items)[:MAX_ANNOTATION_VALUE]
+        else:
+            # A link or image with another scheme than http(s) (javascript:, data:) is left out.
+            items = [x for x in items if web_url(x[required_key])]
+            if items:
+                annotations[name] = _json_annotation(items)[:MAX_ANNOTATION_VALUE]
     for name in ("client", "client_url"):
         value = _string(body, name, name, errors, max_length=MAX_LABEL_VALUE)
+        if name == "client_url":
+            value = web_url(value)
         if value:
             annotations[name] = value
     errors.raise_if_any()
@@ -353,11 +379,17 @@ def parse_events(body: dict) -> list[AlertEvent]:
 # --- email ----------------------------------------------------------------------------------------------
 
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg|sv|tr)\s*(?:\[\d+\])?\s*:|\[[^\]]*\])\s*", re.IGNORECASE)
-_RESOLVED = re.compile(r"\bRESOLVED\b")
-# A state word in capitals at either end ("Disk full RESOLVED", "FIRING: Disk full") is not part of the thread.
+# A state word in capitals at either end ("Disk full RESOLVED", "FIRING: Disk full"), or one in any case
+# before a colon at the start ("Resolved: Disk full", Zabbix' style), is not part of the thread.
 _STATES = "RESOLVED|FIRING|PROBLEM|RECOVERY|RECOVERED"
-_STATE_WORD = re.compile(rf"^(?:{_STATES})\b[\s:-]*|[\s:-]*\b(?:{_STATES})$")
-_STATUS_RESOLVED = re.compile(r"status:\s*resolved", re.IGNORECASE)
+_STATE_WORD = re.compile(rf"^(?:{_STATES})\b[\s:-]*|^(?i:{_STATES})\s*:\s*|[\s:-]*\b(?:{_STATES})$")
+# What resolves: a subject marker ("[RESOLVED] ...", Alertmanager's; "RESOLVED: ..." or "Resolved: ..." at
+# the start, after Re:/Fwd: and [tags]) or a body line "status: resolved". A capitalised RESOLVED elsewhere
+# ("is NOT RESOLVED yet") is prose.
+_RESOLVED_TAG = re.compile(r"\[\s*RESOLVED\s*(?::\s*\d+\s*)?\]", re.IGNORECASE)
+_RESOLVED_PREFIX = re.compile(r"^resolved\s*:", re.IGNORECASE)
+_STATUS_RESOLVED_LINE = re.compile(r"^[ \t>*]*status[ \t]*:[ \t]*resolved[ \t.]*$", re.IGNORECASE | re.MULTILINE)
+_BLOCK_END = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _SEVERITY_LINE = re.compile(r"^\s*severity\s*:\s*(\w+)", re.IGNORECASE | re.MULTILINE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _TAGS = re.compile(r"<[^>]+>")
@@ -372,6 +404,16 @@ def thread_subject(subject: str) -> str:
         previous = subject
         subject = _STATE_WORD.sub("", _SUBJECT_PREFIX.sub("", subject)).strip()
     return subject
+
+
+def is_resolved(subject: str, body: str) -> bool:
+    """A mail resolves its alert by a subject marker or a line "status: resolved" in its body."""
+    if _RESOLVED_TAG.search(subject or ""):
+        return True
+    previous, rest = None, " ".join((subject or "").split())
+    while previous != rest:  # Re:, Fwd: and [tags] before the marker
+        previous, rest = rest, _SUBJECT_PREFIX.sub("", rest)
+    return bool(_RESOLVED_PREFIX.match(rest) or _STATUS_RESOLVED_LINE.search(body or ""))
 
 
 def _first_id(value) -> str:
@@ -390,7 +432,7 @@ def _text_body(message) -> str:
     if not isinstance(text, str):
         text = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else ""
     if part.get_content_subtype() == "html":
-        text = html.unescape(_TAGS.sub(" ", text))
+        text = html.unescape(_TAGS.sub(" ", _BLOCK_END.sub("\n", text)))
     return text.strip()
 
 
@@ -398,8 +440,9 @@ def parse_email(message: bytes) -> list[AlertEvent]:
     """One alert per mail thread. The fingerprint comes from the thread root's Message-ID (the first entry
     of References, else In-Reply-To); a message starting a thread is keyed by its subject without Re:,
     Fwd: and [tags], so a later "[RESOLVED] Disk full" without references finds "[FIRING] Disk full".
-    (The mailbox poll maps a reply onto its root's alert when it has seen the root.) "RESOLVED" (in
-    capitals), "[RESOLVED]" or "status: resolved" in the subject or body resolves; else it fires."""
+    (The mailbox poll maps a reply onto its root's alert when it has seen the root.) A subject marker
+    ("[RESOLVED]", "RESOLVED:" or "Resolved:" at the start) or a body line "status: resolved" resolves;
+    else it fires."""
     if not isinstance(message, bytes | bytearray) or not message.strip():
         raise PayloadError(_("The message is empty."), {"message": _("is empty")})
     parsed = email.message_from_bytes(bytes(message), policy=email.policy.default)
@@ -425,8 +468,7 @@ def parse_email(message: bytes) -> list[AlertEvent]:
     else:
         raise PayloadError(_("The message has no subject and no Message-ID to thread it by."),
                            {"subject": _("is empty"), "message_id": _("is missing")})
-    resolved = bool(_RESOLVED.search(subject) or _RESOLVED.search(body) or _STATUS_RESOLVED.search(subject)
-                    or _STATUS_RESOLVED.search(body))
+    resolved = is_resolved(subject, body)
     severity_match = _SEVERITY_LINE.search(body)
     started = None
     if date is not None:
@@ -473,6 +515,16 @@ def parse_body(kind: str, body: bytes) -> list[AlertEvent]:
     except ValueError as exc:
         raise PayloadError(_("The body is not valid JSON: %(error)s") % {"error": str(exc)[:200]},
                            {"body": _("not JSON")}, code="invalid_json") from exc
+    except RecursionError as exc:  # "[" x 50,000 fits the size limit but not Python's stack
+        raise _too_deep() from exc
     if not isinstance(data, dict):
         raise PayloadError(_("The payload must be a JSON object."), {"body": _("must be an object")})
-    return JSON_PARSERS[kind](data)
+    try:
+        return JSON_PARSERS[kind](data)
+    except RecursionError as exc:  # a value nested just below the parser's limit, written out again
+        raise _too_deep() from exc
+
+
+def _too_deep() -> PayloadError:
+    return PayloadError(_("The body is not valid JSON: it is nested too deeply."),
+                        {"body": _("nested too deeply")}, code="invalid_json")

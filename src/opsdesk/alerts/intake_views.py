@@ -34,11 +34,28 @@ def _error(status: int, code: str, message: str, fields: dict | None = None) -> 
     return response
 
 
+def _redacted_path(request) -> str:
+    """The path with the key cut to its first 8 characters (the prefix the integration page shows)."""
+    parts = request.path.rstrip("/").split("/")
+    return "/".join(parts[:-1] + [parts[-1][:8] + "…"]) + "/"
+
+
 def _log_refusal(request, response) -> None:
-    if response.status_code >= 400:
-        parts = request.path.rstrip("/").split("/")
-        redacted = "/".join(parts[:-1] + [parts[-1][:8] + "…"]) + "/"
-        log.info("alert intake refused %s %s: %s", request.method, redacted, response.status_code)
+    if response.status_code >= 400 and response.status_code != 500:
+        log.info("alert intake refused %s %s: %s", request.method, _redacted_path(request), response.status_code)
+
+
+def _guarded(view, request, **kwargs):
+    """Run the view; an unexpected exception answers a generic 500 and is logged here with the key
+    redacted. Left to Django, its "Internal Server Error: <path>" line would carry the whole key."""
+    try:
+        response = view(request, **kwargs)
+    except Exception:  # noqa: BLE001  (logged with its traceback; the caller learns nothing of it)
+        log.exception("alert intake failed on %s %s", request.method, _redacted_path(request))
+        return _error(500, "server_error", _("Something went wrong on our side; it was logged. Send the payload "
+                                             "again later."))
+    _log_refusal(request, response)
+    return response
 
 
 def _not_found() -> JsonResponse:
@@ -106,9 +123,7 @@ def _read_body(request):
 
 @csrf_exempt
 def ingest(request, kind: str, key: str):
-    response = _ingest(request, kind, key)
-    _log_refusal(request, response)
-    return response
+    return _guarded(_ingest, request, kind=kind, key=key)
 
 
 def _ingest(request, kind: str, key: str):
@@ -136,9 +151,7 @@ def _ingest(request, kind: str, key: str):
 
 @csrf_exempt
 def heartbeat(request, key: str):
-    response = _heartbeat(request, key)
-    _log_refusal(request, response)
-    return response
+    return _guarded(_heartbeat, request, key=key)
 
 
 def _heartbeat(request, key: str):

@@ -43,6 +43,7 @@ EDITABLE = ["name", "kind", "description", "enabled", "hmac_secret", "grouping_t
             "imap_port", "imap_ssl", "imap_username", "imap_password", "imap_folder"]
 AUDITED = EDITABLE + ["key_prefix", "bearer_token_hash"]
 SECRETS = ("hmac_secret", "imap_password", "bearer_token_hash")
+MAILBOX_FIELDS = ("imap_host", "imap_username", "imap_folder")  # which mailbox's UIDs imap_last_uid counts
 MASK = "********"
 REPLACED = "******** (replaced)"
 
@@ -139,6 +140,12 @@ def _validate(fields: dict, current: Integration | None) -> None:
             errors[name] = _("Give a positive whole number.")
     if "imap_port" in fields and isinstance(fields["imap_port"], int) and fields["imap_port"] > 65535:
         errors["imap_port"] = _("A port is at most 65535.")
+    from .processing import STATE_CHANGES_KEPT  # an alert keeps this many state changes to count
+
+    changes = fields.get("flapping_changes")
+    if isinstance(changes, int) and not isinstance(changes, bool) and changes >= STATE_CHANGES_KEPT:
+        errors["flapping_changes"] = _("At most %(n)s: an alert keeps its last %(kept)s state changes.") % {
+            "n": STATE_CHANGES_KEPT - 1, "kept": STATE_CHANGES_KEPT}
     if fields.get("grouping_template"):
         from .matching import validate_template
 
@@ -212,8 +219,12 @@ def update_integration(integration: Integration, *, actor: Actor, data: dict) ->
     def apply(locked: Integration) -> None:
         _validate(data, locked)
         interval_before = locked.heartbeat_interval_minutes
+        mailbox_before = [getattr(locked, name) for name in MAILBOX_FIELDS]
         for name, value in data.items():
             setattr(locked, name, value)
+        if [getattr(locked, name) for name in MAILBOX_FIELDS] != mailbox_before:
+            # Another mailbox or folder: the UIDs read so far belong to the old one.
+            locked.imap_last_uid, locked.imap_uidvalidity = 0, 0
         if locked.kind == "email" and locked.imap_port is None:
             locked.imap_port = 993 if locked.imap_ssl else 143
         if locked.heartbeat_interval_minutes != interval_before or not locked.heartbeat_interval_minutes:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import re
+import re._constants as sre_constants  # the parsed form of a pattern, to see how it repeats
+import re._parser as sre_parse
 import threading
 import time
 import uuid
@@ -27,6 +29,10 @@ MAX_VALUE = 1000
 _MATCHER_TEXT = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*')
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MAX_TEMPLATE = 500
+# A repeat of more than this many rounds around a repeat of variable length (`(a+)+`, `(\w+\s?)*`,
+# `(a+){20}`) can take exponential time on a non-matching value: Python's `re` backtracks.
+MAX_OUTER_ROUNDS = 10
+_REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None)}
 
 
 @functools.lru_cache(maxsize=2048)
@@ -43,6 +49,51 @@ def _regex_error(pattern: str) -> str | None:
     return None
 
 
+def _children(av):
+    """The sub-patterns inside one parsed node's argument (groups, branches, repeats, lookarounds)."""
+    if isinstance(av, sre_parse.SubPattern):
+        yield av
+    elif isinstance(av, tuple | list):
+        for item in av:
+            yield from _children(item)
+
+
+def _has_variable_repeat(items) -> bool:
+    for op, av in items:
+        if op in _REPEATS and av[0] != av[1]:
+            return True
+        if any(_has_variable_repeat(child) for child in _children(av)):
+            return True
+    return False
+
+
+def _nests_repeats(items) -> bool:
+    for op, av in items:
+        if op in _REPEATS:
+            rounds, body = av[1], av[2]
+            if (rounds == sre_constants.MAXREPEAT or rounds > MAX_OUTER_ROUNDS) and _has_variable_repeat(body):
+                return True
+        if any(_nests_repeats(child) for child in _children(av)):
+            return True
+    return False
+
+
+def regex_cost_error(pattern: str) -> str | None:
+    """Why matching `pattern` could take very long, or None: a pattern over MAX_VALUE characters, or a
+    repeat inside a repeat such as `(a+)+` (a simple check; every regular expression of a matcher, a
+    silence or a route passes it before it is stored or used)."""
+    if len(pattern) > MAX_VALUE:
+        return _("a regular expression is limited to %(n)s characters") % {"n": MAX_VALUE}
+    try:
+        parsed = sre_parse.parse(f"(?:{pattern})")
+    except (re.error, RecursionError, OverflowError):
+        return None  # not a valid pattern at all: _regex_error says why
+    if _nests_repeats(parsed):
+        return _("it repeats a repeated part, such as (a+)+ or (\\w+\\s?)*, which can take very long to match; "
+                 "write it without a repeat inside a repeat")
+    return None
+
+
 def validate_regex(pattern: str, *, field: str = "source_pattern") -> str:
     """A regular expression as typed (e.g. a route's source pattern), or ValidationError for `field`."""
     pattern = str(pattern or "")
@@ -52,6 +103,9 @@ def validate_regex(pattern: str, *, field: str = "source_pattern") -> str:
     if error:
         raise ValidationError({field: _("%(p)s is not a valid regular expression: %(e)s.")
                                % {"p": pattern, "e": error}})
+    cost = regex_cost_error(pattern) if pattern else None
+    if cost:
+        raise ValidationError({field: _("%(p)s is refused: %(e)s.") % {"p": pattern[:100], "e": cost}})
     return pattern
 
 
@@ -108,8 +162,23 @@ def validate_matchers(value) -> list[dict]:
                 raise ValidationError(_("Matcher %(n)s (%(label)s%(op)s%(value)s): not a valid regular expression: "
                                         "%(error)s.") % {"n": number, "label": label, "op": op,
                                                          "value": text[:100], "error": error})
+            cost = regex_cost_error(text)
+            if cost:
+                raise ValidationError(_("Matcher %(n)s (%(label)s%(op)s%(value)s): refused: %(error)s.")
+                                      % {"n": number, "label": label, "op": op, "value": text[:100], "error": cost})
         cleaned.append({"label": label, "op": op, "value": text})
     return cleaned
+
+
+def validate_not_matching_everything(matchers: list[dict]) -> list[dict]:
+    """Refuse matchers that all match the empty string (a missing label), as Alertmanager refuses such a
+    silence: `alertname=~".*"` or `team!="db"` alone would silence nearly every alert. At least one
+    matcher must need a label value, such as `alertname="DiskFull"` or `team=~"db.+"`."""
+    if all(matches([matcher], {}) for matcher in matchers):
+        raise ValidationError(_("These matchers also match alerts without the labels they name, so they would "
+                                "match nearly every alert. At least one matcher must need a value, e.g. "
+                                'alertname="DiskFull" or team=~"db.+".'))
+    return matchers
 
 
 def matches(matchers: list[dict], labels: dict) -> bool:

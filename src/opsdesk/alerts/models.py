@@ -220,6 +220,9 @@ class AlertGroup(models.Model):
     first_alert_at = models.DateTimeField()
     last_alert_at = models.DateTimeField(db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # When the group's incident was last paged (the receipt time of the payload that paged): a re-firing
+    # within the integration's flapping window of it reopens the incident without paging again.
+    paged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_alert_at", "-id"]
@@ -261,6 +264,9 @@ class Alert(models.Model):
     ci = models.ForeignKey("cmdb.ConfigurationItem", null=True, blank=True, on_delete=models.SET_NULL,
                            related_name="alerts")
     last_payload = models.ForeignKey(RawPayload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The receipt time of the newest payload applied to the alert: an older payload processed later (a
+    # retried or backlogged one) changes no state; it counts as a repeat at most.
+    last_received_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at", "-id"]
@@ -273,3 +279,10 @@ class Alert(models.Model):
 
     def get_absolute_url(self):
         return reverse("alerts:alert_detail", args=[self.pk])
+
+    @property
+    def link_url(self) -> str:
+        """The generator URL when it is a web address; anything else (a javascript: URL stored before
+        intake refused them) is not offered as a link."""
+        url = self.generator_url or ""
+        return url if url.lower().startswith(("http://", "https://")) else ""

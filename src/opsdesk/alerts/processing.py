@@ -55,11 +55,11 @@ STATE_CHANGES_KEPT = 50
 MAX_ERROR_TEXT = 20000
 ALERT_COLUMNS = ["status", "summary", "severity", "source", "labels", "annotations", "generator_url", "starts_at",
                  "ends_at", "last_seen_at", "repeat_count", "state_changes", "flapping", "suppressed", "silence_id",
-                 "maintenance_id", "ci_id", "group_id", "last_payload_id"]
+                 "maintenance_id", "ci_id", "group_id", "last_payload_id", "last_received_at"]
 # Column values that several alerts can share in one UPDATE (not the JSON columns).
 SCALARS = (str, int, float, bool, datetime.datetime, type(None))
 GROUP_FIELDS = ["is_open", "status", "title", "severity", "incident", "suppressed", "alert_count", "firing_count",
-                "last_alert_at", "resolved_at"]
+                "last_alert_at", "resolved_at", "paged_at"]
 
 
 def actor() -> Actor:
@@ -142,6 +142,7 @@ class _Step:
     target_hash: str = ""
     target_key: str = ""
     evaluate: bool = False  # CI, route and suppression to be (re)computed
+    ignored: bool = False   # an older payload's change of state: the alert already holds a newer one
     before: dict = field(default_factory=dict)  # the alert's columns as locked, to write only what changed
 
 
@@ -236,9 +237,11 @@ class _Run:
     # --- one round: at most one event per fingerprint -------------------------------------------------
     def apply(self, batch: list[tuple[int, AlertEvent]]) -> int:
         steps = self._lock_alerts(batch)  # new alerts come back with their state applied
+        handled = len(steps)
         for step in steps:
             if not step.created:
                 self._apply_state(step)
+        steps = [step for step in steps if not step.ignored]
         works = self._lock_groups(steps)
         firing = [step for step in steps if step.status == "firing" and not step.ack]
         self.prefetch_cis([step.alert.labels for step in firing if step.evaluate and not step.created])
@@ -257,7 +260,7 @@ class _Run:
             if step.ack:
                 self._acknowledge(step, works)
         self._write(steps, works)
-        return len(steps)
+        return handled
 
     def _lock_alerts(self, batch) -> list[_Step]:
         integration, payload = self.integration, self.payload
@@ -275,7 +278,8 @@ class _Run:
             for index, event in missing:
                 step = fresh[event.fingerprint] = _Step(index=index, event=event, created=True, alert=Alert(
                     integration=integration, fingerprint=event.fingerprint, labels=event.labels,
-                    first_seen_at=self.now, last_seen_at=self.now, last_payload=payload))
+                    first_seen_at=self.now, last_seen_at=self.now, last_payload=payload,
+                    last_received_at=payload.received_at))
                 self._apply_state(step)
             firing = [step for step in fresh.values() if step.status == "firing"]
             self.prefetch_cis([step.alert.labels for step in firing])
@@ -304,17 +308,34 @@ class _Run:
         return steps
 
     def _apply_state(self, step: _Step) -> None:
-        """Status, repeats, state changes and flapping of the alert, in memory."""
+        """Status, repeats, state changes and flapping of the alert, in memory.
+
+        Payloads are compared by their receipt time, not by when they are processed: a payload older than
+        the newest one applied to the alert (a retried or backlogged one, processed late) changes nothing
+        but the repeat count of a firing alert, so a resolution is never undone by an older trigger; and
+        state changes are recorded at receipt time, so a drained backlog does not look like flapping."""
         event, alert, now = step.event, step.alert, self.now
         integration = self.integration
-        alert.last_seen_at = now
-        alert.last_payload = self.payload
+        received = self.payload.received_at
+        stale = not step.created and alert.last_received_at is not None and received < alert.last_received_at
+        if not stale:
+            alert.last_seen_at = now
+            alert.last_payload = self.payload
+            alert.last_received_at = received
         if event.action == "acknowledge":
             step.ack, step.status = True, alert.status
             return
         status = "resolved" if event.action == "resolve" else event.status
         if status not in ("firing", "resolved"):
             raise ValidationError(_("Unknown status %(s)r.") % {"s": status})
+        if stale:
+            step.status = alert.status
+            if status != alert.status:
+                step.ignored = True  # the alert holds a newer state already
+            elif status == "firing":
+                alert.repeat_count += 1
+                step.evaluate = bool(alert.suppressed) or alert.group_id is None
+            return
         step.status = status
         # What the source says now (the labels are the alert's identity; they do not change)
         if event.summary:
@@ -335,7 +356,7 @@ class _Run:
         if step.created:
             alert.status = status
             if status == "resolved":
-                alert.ends_at = event.ends_at or now
+                alert.ends_at = event.ends_at or received
             else:
                 step.evaluate = True
             return
@@ -346,10 +367,10 @@ class _Run:
                 # name one the CMDB has learnt since.
                 step.evaluate = bool(alert.suppressed) or alert.group_id is None
             return
-        # A change of state: recorded for flapping.
-        changes = [*alert.state_changes, now.isoformat()][-STATE_CHANGES_KEPT:]
+        # A change of state: recorded for flapping, at the payload's receipt time.
+        changes = [*alert.state_changes, received.isoformat()][-STATE_CHANGES_KEPT:]
         alert.state_changes = changes
-        since = now - datetime.timedelta(minutes=integration.flapping_window_minutes)
+        since = received - datetime.timedelta(minutes=integration.flapping_window_minutes)
         recent = 0
         for text in changes:
             try:
@@ -362,7 +383,7 @@ class _Run:
         alert.flapping = flapping
         alert.status = status
         if status == "resolved":
-            alert.ends_at = event.ends_at or now
+            alert.ends_at = event.ends_at or received
         else:
             alert.ends_at = None
             step.evaluate = True
@@ -457,11 +478,21 @@ class _Run:
                 continue  # another worker opened a group for this key meanwhile: take theirs
         raise RuntimeError(f"no group could be claimed for key {step.target_key!r}")
 
+    def paged_recently(self, group: AlertGroup) -> bool:
+        """Whether the group's incident was paged within the integration's flapping window before this
+        payload (both by receipt time): a re-firing then reopens it without paging again, so an alert
+        that starts to flap pages once, before it is marked flapping."""
+        if group.paged_at is None:
+            return False
+        window = datetime.timedelta(minutes=self.integration.flapping_window_minutes)
+        return self.payload.received_at - group.paged_at <= window
+
     def _reopen_mode(self, last: AlertGroup, alert: Alert) -> str:
         """How a re-firing within the integration's reopen window treats the last group of its key: the
         group is reopened; its incident too when it is resolved (recently enough to reopen), quietly
-        (nobody paged again) when the alert is flapping. A closed or cancelled incident gets a new group
-        and incident, unless the alert flaps: then it stays with its group and pages no one."""
+        (nobody paged again) when the alert is flapping or the incident was paged within the flapping
+        window. A closed or cancelled incident gets a new group and incident, unless the alert flaps:
+        then it stays with its group and pages no one."""
         incident = last.incident
         if incident is None or incident.is_open:
             return "reopen"
@@ -469,7 +500,9 @@ class _Run:
             and self.now - incident.resolved_at <= self.incident_reopen_window
         if alert.flapping:
             return "reopen_incident_quiet" if reopenable else "reopen"
-        return "reopen_incident" if reopenable else "new"
+        if not reopenable:
+            return "new"
+        return "reopen_incident_quiet" if self.paged_recently(last) else "reopen_incident"
 
     def _place(self, step: _Step, works: dict[int, _GroupWork]) -> None:
         """Move the alert into its group and keep both groups' counters right."""
@@ -561,7 +594,7 @@ class _Run:
         data.update(self._impact_urgency(priority, reason))
         incident = incidents.create_incident(actor=self.actor, data=data)
         group.incident = incident
-        self._page(incident, route, service)
+        self._page(group, incident, route, service)
 
     def _impact_urgency(self, priority: str, reason: str) -> dict:
         """Impact and urgency the matrix maps to `priority` (the most urgent, least extensive pair), so the
@@ -576,7 +609,7 @@ class _Run:
             return {"impact": -impact, "urgency": urgency, "priority": priority}
         return {"priority": priority, "priority_reason": reason}
 
-    def _page(self, incident, route, service) -> None:
+    def _page(self, group: AlertGroup, incident, route, service) -> None:
         policy = route.escalation_policy if route is not None and route.escalation_policy_id else None
         if policy is None and service is None:
             return
@@ -585,6 +618,7 @@ class _Run:
         try:
             with transaction.atomic():
                 start_for_incident(incident, policy=policy, actor=self.actor)
+            group.paged_at = self.payload.received_at
         except TransitionNotAllowed:  # the incident was closed meanwhile: nobody to page
             pass
         except OperationalError:
@@ -600,6 +634,11 @@ class _Run:
         alert = self._firing_alert_of(work)
         reason = _("Alert %(alert)s fired again at the source (%(integration)s).") % {
             "alert": _describe_alert(alert) if alert else work.group.title, "integration": self.integration.name}
+        if not page:
+            flapping = any(step.alert.flapping for step in work.touched)
+            reason += " " + (_("Nobody is paged again: the alert is flapping.") if flapping else _(
+                "Nobody is paged again: the incident was paged less than %(n)s minutes before (the flapping "
+                "window).") % {"n": self.integration.flapping_window_minutes})
         try:
             with transaction.atomic():
                 incident = incidents.transition_incident(incident, "reopen", actor=self.actor,
@@ -610,7 +649,7 @@ class _Run:
             self._open_incident(work)
             return
         if page:
-            self._page(incident, work.group.route, incident.service)
+            self._page(work.group, incident, work.group.route, incident.service)
         if any(step.became_flapping for step in work.touched):
             self._note_on_incident(work, incident)
 

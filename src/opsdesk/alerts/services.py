@@ -7,8 +7,6 @@ same transaction); route writes tell the routing cache (`matching.routes_changed
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -74,9 +72,9 @@ def _clean_route(fields: dict) -> dict:
             fields["severities"] = sorted(set(severities), key=SEVERITY_VALUES.index)
     if fields.get("source_pattern"):
         try:
-            re.compile(fields["source_pattern"])
-        except re.error as exc:
-            errors["source_pattern"] = [_("Not a valid regular expression: %(error)s.") % {"error": exc}]
+            matching.validate_regex(fields["source_pattern"])  # valid, and not one that takes very long
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if "priority" in fields:
         fields["priority"] = fields["priority"] or ""
         if fields["priority"] not in ("", *PRIORITY_VALUES):
@@ -133,6 +131,10 @@ def silence_state(silence: Silence, now=None) -> str:
 def _clean_silence(fields: dict, silence: Silence | None = None) -> dict:
     if "matchers" in fields or silence is None:
         fields["matchers"] = _matchers(fields.get("matchers"), required=True)
+        try:
+            matching.validate_not_matching_everything(fields["matchers"])
+        except ValidationError as exc:
+            raise ValidationError({"matchers": exc.messages}) from None
     if "comment" in fields or silence is None:
         fields["comment"] = (fields.get("comment") or "").strip()
         if not fields["comment"]:

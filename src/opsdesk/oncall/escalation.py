@@ -4,8 +4,11 @@ A run starts at position 0, due now. The sweeper (`sweep`, Celery beat every 20 
 one at a time with FOR UPDATE SKIP LOCKED (the run, then its incident, so a run whose incident is being
 written right now waits for the next sweep instead of deadlocking against the writer), fires the
 consecutive notify steps at once, stops at a wait step (due again after its minutes) and at the end of
-the steps starts the next cycle (while cycle < repeat_count) or finishes ("exhausted"). The repeat
-starts right after the last step: a policy that should pause between cycles ends with a wait step.
+the steps starts the next cycle (while cycle < repeat_count) or finishes ("exhausted"). A cycle that
+ends on a notify step pauses before the repeat as long as the policy's last wait step, so "page A, wait
+5 minutes, page the lead, repeat twice" pages A, the lead, A, the lead... five minutes apart; a cycle
+that ends on a wait step has waited already and repeats at once; a policy without wait steps repeats at
+once. The last cycle finishes right after its last step.
 
 Each fired step pages its people once (Page is unique per run, cycle, position and user) and writes one
 "page" row on the incident's change log, which the incident's timeline shows.
@@ -37,7 +40,8 @@ def _incident_model():
 
 
 def policy_for_service(service) -> EscalationPolicy | None:
-    """The escalation policy attached to a service (the first by name when several are)."""
+    """The escalation policy attached to a service (a service has at most one: policies.save_policy
+    refuses a second; the first by name for rows older than that rule)."""
     if service is None:
         return None
     return EscalationPolicy.objects.filter(services=service).order_by("name", "id").first()
@@ -169,6 +173,10 @@ def _advance_locked(run: EscalationRun, incident, now) -> int:
             if steps and run.cycle < run.policy.repeat_count:
                 run.cycle += 1
                 run.position = 0
+                pause = repeat_pause(steps)
+                if pause:
+                    run.due_at = now + pause
+                    break
                 continue
             run.status, run.due_at, run.stopped_at = "exhausted", None, now
             audit.record(incident, actor=SYSTEM_ACTOR, action="escalation_finished",
@@ -186,6 +194,15 @@ def _advance_locked(run: EscalationRun, incident, now) -> int:
         fired += 1
     run.save(update_fields=["status", "position", "cycle", "due_at", "stopped_at"])
     return fired
+
+
+def repeat_pause(steps) -> datetime.timedelta | None:
+    """How long the next cycle waits after one that ended on a notify step: as long as the policy's
+    last wait step (None, at once, when it has no wait step or ends with one: that wait was waited)."""
+    if not steps or steps[-1].kind == "wait":
+        return None
+    waits = [step.wait_minutes for step in steps if step.kind == "wait" and step.wait_minutes]
+    return datetime.timedelta(minutes=waits[-1]) if waits else None
 
 
 def step_description(step) -> str:

@@ -22,6 +22,7 @@ from opsdesk.core import audit, events
 from opsdesk.core.actors import Actor
 from opsdesk.core.channels import target_fingerprint
 from opsdesk.core.models import Delivery
+from opsdesk.core.permissions import RANK, best_role
 
 from .models import URGENCIES, ContactMethod, NotificationRule, Page
 
@@ -168,6 +169,21 @@ def validate_target(kind: str, target: str) -> None:
     elif not apprise.Apprise().add(target):
         raise ValidationError({"target": _("Apprise does not understand this URL (see the Apprise documentation "
                                            "for chat services and SMS gateways).")})
+
+
+def kind_allowed(user, kind: str) -> bool:
+    """Viewers add and change email addresses only: a chat, SMS or webhook URL makes the server call
+    an address of their choosing (the test button), so those need responder or above (anywhere)."""
+    if kind == "email":
+        return True
+    role = best_role(user)
+    return role is not None and RANK[role] >= RANK["responder"]
+
+
+def shown_target(target: str) -> str:
+    """A contact method's address as others than its owner see it: email addresses in full, URLs (which
+    carry tokens and passwords) as scheme and fingerprint."""
+    return target_fingerprint(target)
 
 
 def _masked(snapshot: dict) -> dict:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from opsdesk.core.actors import Actor
 from opsdesk.core.permissions import can, has_role
@@ -33,9 +34,13 @@ def _link_error(request, message: str, status: int):
 
 
 @method_decorator(never_cache, name="dispatch")
+@method_decorator(csrf_exempt, name="dispatch")
 class PageLinkView(View):
     """GET shows what the link would do and a button (mail scanners fetch links: GET never acts);
-    POST does it once, as the person the page went to, without a login."""
+    POST does it once, as the person the page went to, without a login.
+
+    No CSRF check: the signed single-use token in the URL is the credential (the session is not used), and
+    with "Referrer-Policy: no-referrer" browsers post "Origin: null", which Django's check rejects."""
 
     def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)
@@ -86,6 +91,7 @@ class IncidentPagingView(LoginRequiredMixin, View):
         return render(request, "oncall/paging_incident.html", {
             "incident": incident, "runs": rows,
             "can_act": incident.is_open and can(request.user, "responder", incident),
+            "running": any(run.status == "active" for run, _pages in rows),
             "policies": EscalationPolicy.objects.order_by("name").only("pk", "name"),
         })
 
@@ -146,6 +152,10 @@ class ContactMethodForm(StyledForm):
     enabled = forms.BooleanField(label=gettext_lazy("Enabled"), required=False, initial=True)
 
 
+KIND_REFUSED = gettext_lazy("Viewers add email addresses only; chat, SMS and webhook contact methods need the "
+                            "responder role.")
+
+
 class RuleForm(StyledForm):
     urgency = forms.ChoiceField(label=gettext_lazy("Urgency"), choices=URGENCIES)
     contact_method = forms.ModelChoiceField(label=gettext_lazy("Contact method"), queryset=ContactMethod.objects.none())
@@ -200,6 +210,8 @@ class PagingSettingsView(LoginRequiredMixin, View):
         try:
             if what == "method_add":
                 method_form = ContactMethodForm(request.POST)
+                if method_form.is_valid() and not paging.kind_allowed(request.user, method_form.cleaned_data["kind"]):
+                    method_form.add_error("kind", KIND_REFUSED)
                 if method_form.is_valid():
                     paging.create_contact_method(user=person, actor=actor, data=method_form.cleaned_data)
                     messages.success(request, _("Contact method added."))
@@ -253,13 +265,35 @@ class ContactMethodEditView(LoginRequiredMixin, View):
     def back(self, request):
         return PagingSettingsView.url(self.method.user, request)
 
+    def form(self, data=None):
+        """Someone else's URL (it carries credentials) is not shown: the field starts empty, and left
+        empty it keeps the address."""
+        initial = {k: getattr(self.method, k) for k in paging.CONTACT_FIELDS}
+        hidden = self.method.user_id != self.request.user.pk and paging.shown_target(self.method.target) \
+            != self.method.target
+        if hidden:
+            initial["target"] = ""
+        form = ContactMethodForm(data, initial=initial)
+        if hidden:
+            form.fields["target"].required = False
+            form.fields["target"].help_text = _("Now %(shown)s. Leave empty to keep it.") % {
+                "shown": paging.shown_target(self.method.target)}
+        return form
+
     def get(self, request, pk):
-        form = ContactMethodForm(initial={k: getattr(self.method, k) for k in paging.CONTACT_FIELDS})
-        return render(request, "oncall/paging_method_form.html", {"form": form, "method": self.method,
+        return render(request, "oncall/paging_method_form.html", {"form": self.form(), "method": self.method,
                                                                   "back": self.back(request)})
 
     def post(self, request, pk):
-        form = ContactMethodForm(request.POST)
+        form = self.form(request.POST)
+        if form.is_valid() and not form.cleaned_data["target"]:
+            if form.cleaned_data["kind"] != self.method.kind:
+                form.add_error("target", _("Give the address for the new kind."))
+            else:
+                form.cleaned_data["target"] = self.method.target
+        if form.is_valid() and not paging.kind_allowed(request.user, form.cleaned_data["kind"]) and (
+                form.cleaned_data["kind"] != self.method.kind or form.cleaned_data["target"] != self.method.target):
+            form.add_error("kind", KIND_REFUSED)
         if form.is_valid():
             try:
                 paging.update_contact_method(self.method, actor=Actor.for_user(request.user), data=form.cleaned_data)

@@ -10,7 +10,9 @@ from django.utils.translation import gettext as _
 
 from opsdesk.core import audit
 from opsdesk.core.actors import Actor
+from opsdesk.core.permissions import has_role
 from opsdesk.core.workflow import TransitionNotAllowed
+from opsdesk.services.models import Service
 
 from .models import URGENCIES, EscalationPolicy, EscalationStep
 
@@ -105,6 +107,35 @@ def clean_policy(data: dict, policy: EscalationPolicy | None = None) -> dict:
     return cleaned
 
 
+def services_not_managed(user, policy: EscalationPolicy | None, services) -> list:
+    """The services among the attachments `services` would change (attached or detached) whose owner
+    team `user` does not manage; empty for global managers and admins. Attaching a policy to a service
+    decides who is paged for that service, so it is its owner team's managers' decision."""
+    if has_role(user, "manager"):
+        return []
+    current = set(policy.services.values_list("pk", flat=True)) if policy is not None and policy.pk else set()
+    wanted = {service.pk: service for service in services}
+    changed = [service for pk, service in wanted.items() if pk not in current]
+    if current - set(wanted):
+        changed += list(Service.objects.filter(pk__in=current - set(wanted)))
+    return sorted((s for s in changed if not has_role(user, "manager", s.owner_team_id)), key=lambda s: s.name)
+
+
+def _refuse_taken_services(policy: EscalationPolicy | None, services) -> None:
+    """One policy per service: a service another policy already has is refused, naming that policy.
+    The services' rows are locked first, so two policies cannot take the same service at once."""
+    ids = sorted(service.pk for service in services)
+    list(Service.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+    taken = (EscalationPolicy.services.through.objects.filter(service_id__in=ids)
+             .select_related("service", "escalationpolicy").order_by("service__name"))
+    if policy is not None and policy.pk:
+        taken = taken.exclude(escalationpolicy_id=policy.pk)
+    messages = [_("%(service)s already has the escalation policy %(policy)s; detach it there first.")
+                % {"service": row.service.name, "policy": row.escalationpolicy.name} for row in taken]
+    if messages:
+        raise ValidationError({"services": messages})
+
+
 def describe(policy: EscalationPolicy) -> dict:
     """The audited form of a policy with its steps."""
     from .escalation import step_description
@@ -145,6 +176,7 @@ def save_policy(policy: EscalationPolicy | None = None, *, actor: Actor, data: d
         policy.full_clean()
         policy.save()
         if "services" in cleaned:
+            _refuse_taken_services(policy, cleaned["services"])
             policy.services.set(cleaned["services"])
         if "steps" in cleaned:
             _write_steps(policy, cleaned["steps"])

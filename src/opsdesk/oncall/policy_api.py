@@ -96,6 +96,24 @@ class EscalationPolicyViewSet(RecordViewSet):
     create_service = staticmethod(_create_policy)
     update_service = staticmethod(_update_policy)
 
+    def check_services(self, policy, services) -> None:
+        """Attaching or detaching a service needs manager rights on the service's owner team."""
+        refused = policies.services_not_managed(self.request.user, policy, services)
+        if refused:
+            raise exceptions.PermissionDenied(
+                _("Only the managers of a service's owner team attach it to a policy: %(services)s.")
+                % {"services": ", ".join(service.slug for service in refused)})
+
+    def perform_create(self, serializer):
+        if "services" in serializer.validated_data:
+            self.check_services(None, serializer.validated_data["services"])
+        super().perform_create(serializer)
+
+    def perform_update(self, serializer):
+        if "services" in serializer.validated_data:
+            self.check_services(serializer.instance, serializer.validated_data["services"])
+        super().perform_update(serializer)
+
     def perform_destroy(self, instance):
         self.check_team_role(instance.team, "manager")
         policies.delete_policy(instance, actor=Actor.from_request(self.request))
@@ -198,12 +216,22 @@ class OwnOrManagedMixin:
 
 
 class ContactMethodSerializer(serializers.ModelSerializer):
+    """`target` in full for its owner only; a manager reading someone else's sees URLs masked (email
+    addresses in full), as on the paging settings page."""
+
     user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False)
 
     class Meta:
         model = ContactMethod
         fields = ["id", "user", "kind", "label", "target", "enabled", "last_test_at", "created_at"]
         read_only_fields = ["last_test_at", "created_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or instance.user_id != request.user.pk:
+            data["target"] = paging.shown_target(instance.target)
+        return data
 
 
 class ContactMethodViewSet(OwnOrManagedMixin, viewsets.ModelViewSet):
@@ -214,9 +242,15 @@ class ContactMethodViewSet(OwnOrManagedMixin, viewsets.ModelViewSet):
     filterset_fields = ["user", "kind", "enabled"]
     ordering = ["user_id", "kind", "id"]
 
+    def check_kind(self, kind: str) -> None:
+        if not paging.kind_allowed(self.request.user, kind):
+            raise exceptions.PermissionDenied(_("Viewers add email addresses only; chat, SMS and webhook contact "
+                                                "methods need the responder role."))
+
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         user = self.owner(data.pop("user", None))
+        self.check_kind(data.get("kind", ""))
         serializer.instance = paging.create_contact_method(user=user, actor=Actor.from_request(self.request),
                                                            data=data)
 
@@ -224,6 +258,10 @@ class ContactMethodViewSet(OwnOrManagedMixin, viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         if "user" in data and data.pop("user").pk != serializer.instance.user_id:
             raise exceptions.ValidationError({"user": _("A contact method stays with its person.")})
+        method = serializer.instance
+        if (data.get("kind", method.kind) != method.kind
+                or str(data.get("target", method.target)).strip() != method.target):
+            self.check_kind(data.get("kind", method.kind))
         serializer.instance = paging.update_contact_method(serializer.instance, actor=Actor.from_request(self.request),
                                                            data=data)
 

@@ -37,11 +37,13 @@ class PolicyForm(StyledForm):
     repeat_count = forms.IntegerField(label=gettext_lazy("Repeat the steps"), min_value=0,
                                       max_value=policies.MAX_REPEATS, initial=0,
                                       help_text=gettext_lazy("How many times the steps run again after the first "
-                                                             "pass when nobody acknowledges. The repeat starts right "
-                                                             "after the last step: end with a wait step to pause."))
+                                                             "pass when nobody acknowledges. When the last step "
+                                                             "notifies, the repeat waits as long as the last wait "
+                                                             "step first."))
     services = forms.ModelMultipleChoiceField(
         label=gettext_lazy("Services"), queryset=Service.objects.order_by("name"), required=False,
-        help_text=gettext_lazy("An incident on one of these services (not opened by an alert) starts this policy."))
+        help_text=gettext_lazy("An incident on one of these services (not opened by an alert) starts this policy. "
+                               "A service has one policy; you attach the services of the teams you manage."))
 
 
 class StepForm(StyledForm):
@@ -84,6 +86,15 @@ def _may_edit(user, policy=None, team=None) -> bool:
     return target is not None and has_role(user, "manager", target)
 
 
+def _refuse_unmanaged_services(form, user, policy, services) -> bool:
+    """False (with the error on the form) when `user` may not attach or detach some of the services."""
+    refused = policies.services_not_managed(user, policy, services)
+    if refused:
+        form.add_error("services", _("Only the managers of a service's owner team attach it to a policy: "
+                                     "%(services)s.") % {"services": ", ".join(s.name for s in refused)})
+    return not refused
+
+
 def _add_errors(form, error: ValidationError) -> None:
     for field, messages_ in error.message_dict.items():
         name = field.rsplit(".", 1)[-1] if field.startswith("steps.") else field
@@ -115,7 +126,7 @@ class PolicyCreateView(LoginRequiredMixin, View):
                     "steps": [step_form.step()]}
             if not _may_edit(request.user, team=data["team"]):
                 form.add_error("team", _("You manage policies of your own teams only."))
-            else:
+            elif _refuse_unmanaged_services(form, request.user, None, data["services"]):
                 try:
                     policy = policies.save_policy(actor=Actor.for_user(request.user), data=data)
                     messages.success(request, _("Escalation policy %(name)s created.") % {"name": policy.name})
@@ -148,7 +159,7 @@ class PolicyEditView(LoginRequiredMixin, View):
             data = {**form.cleaned_data, "services": list(form.cleaned_data["services"])}
             if data["team"] != self.policy.team and not _may_edit(request.user, team=data["team"]):
                 form.add_error("team", _("You manage policies of your own teams only."))
-            else:
+            elif _refuse_unmanaged_services(form, request.user, self.policy, data["services"]):
                 try:
                     policies.save_policy(self.policy, actor=Actor.for_user(request.user), data=data)
                     messages.success(request, _("Escalation policy saved."))

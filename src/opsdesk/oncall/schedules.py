@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from opsdesk.accounts.models import Membership
 from opsdesk.core import audit, events, records
 from opsdesk.core.actors import Actor
 from opsdesk.core.permissions import RANK, best_role, can
@@ -352,6 +353,10 @@ def add_override(schedule: Schedule, *, actor: Actor, data: dict, swap: ShiftSwa
         if actor.user_id != user_id:
             raise PermissionDenied(_("Only managers of the schedule's team may put someone else on call."))
         _require_responder(actor)
+        if schedule.team_id is not None and not Membership.objects.filter(team_id=schedule.team_id,
+                                                                          user_id=user_id).exists():
+            raise PermissionDenied(_("Only members of %(team)s put themselves on call in its schedule.")
+                                   % {"team": schedule.team.name})
     with transaction.atomic():
         override = Override(schedule=schedule, user_id=user_id, starts_at=starts_at, ends_at=ends_at,
                             reason=str(data.get("reason") or "")[:300], swap=swap, created_by=actor.user,
