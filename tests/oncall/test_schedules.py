@@ -239,6 +239,9 @@ def test_an_open_swap_may_be_taken_by_anyone_but_the_requester(crew):
     viewer = UserFactory(role="viewer")
     with pytest.raises(PermissionDenied):
         schedules.accept_swap(swap, actor=as_user(viewer))
+    with pytest.raises(PermissionDenied):  # carol is a responder, but neither in the team nor in a rotation
+        schedules.accept_swap(swap, actor=as_user(crew["carol"]))
+    assert not Override.objects.exists()
     swap = schedules.accept_swap(swap, actor=as_user(crew["bob"]))
     assert swap.taken_by == crew["bob"]
 

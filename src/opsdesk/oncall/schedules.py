@@ -472,6 +472,13 @@ def _hand_over(swap: ShiftSwap, taker, actor: Actor) -> None:
                        "reason": _("Swap with %(u)s") % {"u": swap.requester.username}})
 
 
+def _belongs_to(schedule: Schedule, user_id: int) -> bool:
+    """A member of the schedule's team (any schedule without a team is everyone's), or in one of its rotations."""
+    if schedule.team_id is None or Membership.objects.filter(team_id=schedule.team_id, user_id=user_id).exists():
+        return True
+    return any(user_id in (layer.users or []) for layer in schedule.layers.all())
+
+
 def accept_swap(swap: ShiftSwap, *, actor: Actor) -> ShiftSwap:
     """The person asked takes the shift (or, when nobody was asked, any responder but the requester): an
     override puts them on call for the period."""
@@ -484,6 +491,11 @@ def accept_swap(swap: ShiftSwap, *, actor: Actor) -> ShiftSwap:
         if actor.user_id == swap.requester_id:
             raise PermissionDenied(_("You cannot take your own shift; cancel the request instead."))
         _require_responder(actor)
+        if swap.proposed_to_id is None and not _belongs_to(swap.schedule, actor.user_id):
+            # An open offer is for the schedule's people: taking it puts the taker on call, which an outsider
+            # could not do by an override of their own either.
+            raise PermissionDenied(_("Only people of %(s)s (its team or its rotations) may take this shift.")
+                                   % {"s": swap.schedule.name})
         _hand_over(swap, actor.user, actor)
         swap = _finish(swap, "accepted", actor, taker=actor.user)
         events.emit("shiftswap.accepted", swap, actor=actor, payload=_swap_payload(swap), recipients=[swap.requester])
