@@ -310,6 +310,15 @@ def test_events_refuses_with_the_path(body, path):
     assert path in errors_of(parse_events, body)
 
 
+def test_events_say_a_wrong_value_is_wrong_not_missing():
+    assert "must be trigger, acknowledge or resolve, not explode" in str(
+        errors_of(parse_events, {**trigger(), "event_action": "explode"})["event_action"])
+    assert "is required" in str(errors_of(parse_events, {"payload": {}})["event_action"])
+    assert "must be critical, error, warning or info, not huge" in str(
+        errors_of(parse_events, trigger(severity="huge"))["payload.severity"])
+    assert "is required" in str(errors_of(parse_events, trigger(severity=None))["payload.severity"])
+
+
 def test_events_summary_of_1024_characters_is_accepted():
     assert len(parse_events(trigger(summary="s" * 1024))[0].annotations["summary"]) == 1024
 

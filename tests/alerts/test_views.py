@@ -154,9 +154,10 @@ def test_creating_an_integration_shows_its_url_once(client, users, team):
         "priority_critical": "P1", "priority_warning": "P3", "ci_labels": "instance, host", "auto_resolve": "on",
         "reopen_window_minutes": 60, "flapping_changes": 5, "flapping_window_minutes": 30,
         "payload_retention_days": 14, "imap_folder": "INBOX", "bearer_token": "t" * 20})
-    assert response.status_code == 201, response.content.decode()[:2000]
+    assert response.status_code == 302, response.content.decode()[:2000]
     integration = Integration.objects.get(name="Prometheus prod")
-    page = response.content.decode()
+    assert response["Location"] == f"/alerts/integrations/{integration.pk}/new-key/"
+    page = client.get(response["Location"]).content.decode()
     url = re.search(r'id="ingest-url" value="([^"]+)"', page).group(1)
     key = url.rstrip("/").rsplit("/", 1)[1]
     assert integrations.integration_for_key(key).pk == integration.pk
@@ -166,6 +167,10 @@ def test_creating_an_integration_shows_its_url_once(client, users, team):
     assert integration.bearer_token_hash == integrations.hash_secret("t" * 20)
     again = client.get(integration.get_absolute_url()).content.decode()
     assert key not in again and f"{integration.key_prefix}…" in again
+    # Reloading the key page shows the key no more (and creates nothing): it leads back to the integration.
+    reloaded = client.get(response["Location"], follow=True)
+    assert key not in reloaded.content.decode() and "shown only once" in reloaded.content.decode()
+    assert Integration.objects.filter(name="Prometheus prod").count() == 1
 
 
 def test_editing_keeps_secrets_unless_given(client, users):
@@ -190,8 +195,8 @@ def test_rotate_key_and_send_test_alert_are_for_managers(client, users, django_c
     assert client.post(f"/alerts/integrations/{integration.pk}/rotate-key/").status_code == 403
     assert client.post(f"/alerts/integrations/{integration.pk}/test/").status_code == 403
     client.force_login(users["manager"])
-    rotated = client.post(f"/alerts/integrations/{integration.pk}/rotate-key/")
-    assert rotated.status_code == 200
+    rotated = client.post(f"/alerts/integrations/{integration.pk}/rotate-key/", follow=True)
+    assert rotated.redirect_chain == [(f"/alerts/integrations/{integration.pk}/new-key/", 302)]
     new = re.search(r'id="ingest-url" value="[^"]+/([^/"]+)/"', rotated.content.decode()).group(1)
     assert new != old and integrations.integration_for_key(old) is None
     with django_capture_on_commit_callbacks(execute=True):

@@ -224,6 +224,20 @@ def test_schedule_ical_feed_has_the_final_shifts_and_gaps(client, users, rota, d
     assert {str(e["UID"]) for e in again} == {str(e["UID"]) for e in events}  # stable for calendar apps
 
 
+def test_the_shift_running_now_keeps_its_real_start_in_the_feeds(client, users, clock):
+    """A weekly turn begun last Monday is in the feed from last Monday, not cut at today's midnight."""
+    weekly = ScheduleFactory(name="Weekly", slug="weekly", time_zone="Europe/Berlin")
+    LayerFactory(schedule=weekly, users=[users["responder"]], rotation_start=MONDAY - dt.timedelta(weeks=1),
+                 turn_unit="weeks")
+    clock.move_to(MONDAY + dt.timedelta(days=2))  # Wednesday
+    events = _events(client.get(f"/oncall/schedules/weekly/ical/{weekly.ical_token}.ics", {"weeks": 1}).content)
+    running = [e for e in events if e["DTSTART"].dt <= MONDAY + dt.timedelta(days=2) < e["DTEND"].dt]
+    assert [e["DTSTART"].dt for e in running] == [MONDAY - dt.timedelta(weeks=1)]
+    feed = schedules.calendar_feed(users["responder"], actor=Actor.for_user(users["responder"]))
+    mine = _events(client.get(f"/oncall/my/ical/{feed.token}.ics", {"weeks": 1}).content)
+    assert min(e["DTSTART"].dt for e in mine) == MONDAY - dt.timedelta(weeks=1)
+
+
 def test_bad_tokens_are_404(client, users, rota):
     assert client.get(f"/oncall/schedules/shop/ical/{'x' * 43}.ics").status_code == 404
     assert client.get(f"/oncall/schedules/other/ical/{rota.ical_token}.ics").status_code == 404

@@ -306,8 +306,10 @@ def parse_events(body: dict) -> list[AlertEvent]:
         raise PayloadError(_("The payload must be a JSON object."), {"": _("must be an object")})
     _string(body, "routing_key", "routing_key", errors, max_length=200)
     action = body.get("event_action")
-    if action not in EVENT_ACTIONS:
+    if action is None or action == "":
         errors.add("event_action", _("is required: trigger, acknowledge or resolve"))
+    elif action not in EVENT_ACTIONS:
+        errors.add("event_action", _("must be trigger, acknowledge or resolve, not %(v)s") % {"v": str(action)[:50]})
     dedup_key = _string(body, "dedup_key", "dedup_key", errors, max_length=255).strip()
     if action in ("acknowledge", "resolve") and not dedup_key:
         errors.add("dedup_key", _("is required to %(action)s an alert") % {"action": action})
@@ -321,8 +323,8 @@ def parse_events(body: dict) -> list[AlertEvent]:
     summary = _string(payload, "summary", "payload.summary", errors, required=trigger, max_length=MAX_EVENTS_SUMMARY)
     severity = payload.get("severity")
     if (trigger or severity is not None) and severity not in SEVERITY_NAMES:
-        errors.add("payload.severity", _("is required: critical, error, warning or info") if trigger
-                   else _("must be critical, error, warning or info"))
+        errors.add("payload.severity", _("is required: critical, error, warning or info") if severity is None
+                   else _("must be critical, error, warning or info, not %(v)s") % {"v": str(severity)[:50]})
     source = _string(payload, "source", "payload.source", errors, required=trigger, max_length=255)
     timestamp = parse_time(payload.get("timestamp"), "payload.timestamp", errors)
     labels: dict[str, str] = {}

@@ -439,6 +439,7 @@ class IntegrationUI(AlertsRecordUI):
     def urls(cls):
         p, n = cls.path_prefix, cls.url_prefix
         return [path(f"{p}<int:pk>/rotate-key/", RotateKeyView.as_view(), name=f"{n}rotate_key"),
+                path(f"{p}<int:pk>/new-key/", NewKeyView.as_view(), name=f"{n}new_key"),
                 path(f"{p}<int:pk>/test/", SendTestAlertView.as_view(), name=f"{n}test"), *super().urls()]
 
 
@@ -455,6 +456,29 @@ def render_with_key(request, integration: Integration, key: str, status: int = 2
     context.update(new_key=key, new_url=url, new_heartbeat_url=integrations.ingest_url(integration, key, "heartbeat"),
                    snippet=alertmanager_snippet(url, integration.name.lower().replace(" ", "-")))
     return render(request, IntegrationUI.detail_template, context, status=status)
+
+
+NEW_KEY_SESSION = "alerts_new_key_%s"
+
+
+def show_key_once(request, integration: Integration, key: str):
+    """Post/redirect/get for a new key: the key waits in the person's session and the next GET of the key
+    page takes it out, so reloading the page neither creates a second integration nor rotates again,
+    and the key is not shown a second time."""
+    request.session[NEW_KEY_SESSION % integration.pk] = key
+    return redirect("alerts:integration_new_key", pk=integration.pk, permanent=False)
+
+
+class NewKeyView(RoleView):
+    role = "manager"
+
+    def get(self, request, pk):
+        integration = get_object_or_404(Integration, pk=pk)
+        key = request.session.pop(NEW_KEY_SESSION % pk, None)
+        if key is None or integrations.integration_for_key(key) != integration:
+            messages.info(request, _("The key is shown only once. Rotate it to get a new URL."))
+            return redirect(integration.get_absolute_url())
+        return render_with_key(request, integration, key)
 
 
 class IntegrationFormView(AlertsFormView):
@@ -479,7 +503,7 @@ class IntegrationFormView(AlertsFormView):
         if key is not None:
             messages.success(request, _("%(record)s was created. Copy its URL now: the key is shown only once.")
                              % {"record": integration})
-            return render_with_key(request, integration, key, status=201)
+            return show_key_once(request, integration, key)
         messages.success(request, _("%(record)s was saved.") % {"record": integration})
         return redirect(integration.get_absolute_url())
 
@@ -495,7 +519,7 @@ class RotateKeyView(RoleView):
         key = integrations.rotate_key(integration, actor=self.actor())
         integration.refresh_from_db()
         messages.success(request, _("The key was replaced; the old URL no longer works. Copy the new one now."))
-        return render_with_key(request, integration, key)
+        return show_key_once(request, integration, key)
 
 
 class SendTestAlertView(RoleView):

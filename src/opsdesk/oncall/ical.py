@@ -52,11 +52,16 @@ def _names(users) -> str:
     return ", ".join(u.get_full_name() or u.username for u in users)
 
 
+PAST_WEEKS = 4
+
+
 def _window(weeks: int) -> tuple[datetime.datetime, datetime.datetime]:
     weeks = max(1, min(int(weeks or DEFAULT_WEEKS), MAX_WEEKS))
-    # From the start of today (UTC), so the shift running now is in the feed too.
-    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + datetime.timedelta(weeks=weeks)
+    # From four weeks back (midnight UTC): the shift running now keeps its real start (a week-long turn begun
+    # last Monday is not cut at today's midnight), recent shifts stay in people's calendars, and an event's
+    # UID (made of its start and end) stays the same from one fetch to the next.
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - datetime.timedelta(weeks=PAST_WEEKS), today + datetime.timedelta(weeks=weeks)
 
 
 def schedule_feed(schedule: Schedule, weeks: int = DEFAULT_WEEKS) -> bytes:
