@@ -309,3 +309,126 @@ class Worker:
             return "(no worker log)"
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return f"--- last {len(text)} lines of {self.log_path} ---\n" + "\n".join(text)
+
+
+# --- Prometheus Alertmanager ---------------------------------------------------------------------
+
+ALERTMANAGER_BINARY = "/usr/bin/prometheus-alertmanager"  # Debian's package prometheus-alertmanager (0.25)
+
+
+class Alertmanager:
+    """The real Prometheus Alertmanager on a free loopback port, without clustering (no gossip, no
+    settle wait), with one route whose webhook receiver is `webhook_url` (an Opsdesk integration URL).
+
+    Short group timings keep the tests quick: the first notification of a group goes out after
+    `group_wait`, changes (new or resolved alerts) after `group_interval`, and an unchanged group is
+    sent again after `repeat_interval`. Alerts are posted and read back through the API v2, as
+    Prometheus and `amtool` do.
+    """
+
+    def __init__(self, *, webhook_url: str, work_dir: Path, group_by=("alertname", "cluster"),
+                 group_wait: str = "1s", group_interval: str = "1s", repeat_interval: str = "1h",
+                 binary: str = ALERTMANAGER_BINARY):
+        self.webhook_url, self.work_dir, self.binary = webhook_url, Path(work_dir), binary
+        self.group_by = list(group_by)
+        self.group_wait, self.group_interval, self.repeat_interval = group_wait, group_interval, repeat_interval
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.work_dir / "alertmanager.log"
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        """alertmanager.yml. JSON is YAML, so the config is written with json.dumps: no YAML
+        dependency and no quoting mistakes in the webhook URL."""
+        route = {"receiver": "opsdesk", "group_by": self.group_by, "group_wait": self.group_wait,
+                 "group_interval": self.group_interval, "repeat_interval": self.repeat_interval}
+        receivers = [{"name": "opsdesk", "webhook_configs": [
+            {"url": self.webhook_url, "send_resolved": True, "max_alerts": 0}]}]
+        return json.dumps({"route": route, "receivers": receivers}, indent=2)
+
+    def start(self, timeout: float = 15.0) -> Alertmanager:
+        assert self.process is None, "Alertmanager is already running"
+        if not Path(self.binary).exists():
+            raise FileNotFoundError(f"{self.binary} is missing: apt-get install -y prometheus-alertmanager")
+        storage = self.work_dir / "data"
+        storage.mkdir(parents=True, exist_ok=True)
+        config_file = self.work_dir / "alertmanager.yml"
+        config_file.write_text(self.config())
+        self._log = open(self.log_path, "ab")  # kept open while the process runs
+        self.process = subprocess.Popen(
+            [self.binary, f"--config.file={config_file}", f"--storage.path={storage}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
+             f"--web.external-url={self.url}", "--log.level=info"],
+            cwd=self.work_dir, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+        def ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"Alertmanager exited with code {self.process.returncode}:\n{self.tail()}")
+            try:
+                return self._request("GET", "/-/ready", timeout=1)[0] == 200
+            except OSError:
+                return False
+
+        wait_for(ready, "Alertmanager to be ready", timeout=timeout, diagnostics=self.tail)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _request(self, method: str, path: str, body=None, timeout: float = 10.0) -> tuple[int, object]:
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+        # No proxy for loopback, whatever the environment says.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            raw, status = error.read(), error.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def post_alerts(self, alerts: list[dict]) -> None:
+        """`POST /api/v2/alerts`: each alert is {"labels": {...}, "annotations": {...}, "startsAt": ...,
+        "endsAt": ..., "generatorURL": ...}; an alert with `endsAt` in the past is resolved."""
+        status, answer = self._request("POST", "/api/v2/alerts", alerts)
+        if status != 200:
+            raise AssertionError(f"Alertmanager refused the alerts ({status}): {answer}")
+
+    def alerts(self, **filters) -> list[dict]:
+        """`GET /api/v2/alerts`: the alerts Alertmanager holds, each with its `fingerprint`, `labels`
+        and `status` ({"state": "active" | "suppressed" | "unprocessed", ...})."""
+        query = ("?" + urlencode(filters)) if filters else ""
+        status, answer = self._request("GET", "/api/v2/alerts" + query)
+        if status != 200:
+            raise AssertionError(f"GET /api/v2/alerts answered {status}: {answer}")
+        return answer
+
+    def tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return "(no Alertmanager log)"
+        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return f"--- last {len(text)} lines of {self.log_path} ---\n" + "\n".join(text)
