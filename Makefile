@@ -36,5 +36,9 @@ bench-cmdb: $(STAMP)
 bench-incidents: $(STAMP)
 	$(BIN)/python benchmarks/incidents.py $(BENCH_ARGS)
 
+.PHONY: bench-alerts
+bench-alerts: $(STAMP)
+	$(BIN)/python benchmarks/alerts.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache
