@@ -5,17 +5,22 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import connection
 from django.db.models import Count, Q
+from django.test.utils import CaptureQueriesContext
 
 from opsdesk.alerts import matching
 from opsdesk.alerts.models import Alert, AlertGroup, MaintenanceWindow, RawPayload, Route, Silence
 from opsdesk.alerts.processing import process_payload, strip_port
 from opsdesk.alerts.selectors import alerts_of_incident
 from opsdesk.core.actors import Actor
-from opsdesk.core.models import AuditEntry
+from opsdesk.core.models import AuditEntry, Timer
+from opsdesk.incidents import escalation
 from opsdesk.incidents import services as incident_services
-from opsdesk.incidents.models import Incident
+from opsdesk.incidents.models import EscalationRule, Incident
 from opsdesk.oncall.models import EscalationRun
+from opsdesk.sla import services as sla
+from opsdesk.sla.models import SLATimer
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.alerts.factories import make_integration
 from tests.alerts.payloads import event, payload, process
@@ -157,9 +162,56 @@ def test_repeat_payload_of_ten_alerts_takes_a_handful_of_queries(integration, dj
     events = [event("HighCPU", instance=f"web{i}", group_key="g") for i in range(10)]
     process(integration, events)
     stored = payload(integration, events)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(8):  # 10 with a savepoint per round
         assert process_payload(stored.pk) == 10
     assert AlertGroup.objects.get().alert_count == 10
+
+
+def test_a_new_group_payload_opening_its_incident_takes_few_queries(integration, django_assert_max_num_queries):
+    # Ten new alerts, each naming a host the CMDB looks up, opening one group and its incident: 62 queries
+    # before the CI lookup took one query (not two), the escalation rules were read once (not four times) and
+    # the round went without a savepoint (the fast pass; a failing event is the careful pass's business).
+    process(integration, [event("Warmup", instance="warm:9100", group_key="w")])  # INC sequence, routes
+    events = [event("HighCPU", instance=f"web{i}:9100", group_key="g") for i in range(10)]
+    stored = payload(integration, events)
+    with CaptureQueriesContext(connection) as captured, django_assert_max_num_queries(52):
+        assert process_payload(stored.pk) == 10
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert sum('FROM "incidents_escalationrule"' in sql for sql in statements) == 1
+    assert sum('FROM "cmdb_configurationitem" WHERE' in sql for sql in statements) == 1  # the CI lookup
+    assert incidents().count() == 2 and AlertGroup.objects.get(group_key="g").alert_count == 10
+
+
+def test_escalation_rules_read_once_apply_to_every_incident_of_a_payload(integration):
+    sla.register_threshold_provider(Incident, escalation.threshold_percents)
+    team = TeamFactory()
+    team.lead = UserFactory()
+    team.save(update_fields=["lead"])
+    common = {"kind": "hierarchical", "notify": ["lead"], "order": 100}
+    for name, trigger, fields in (("No ack P1", "no_ack", {"minutes": 15, "conditions": {"priority": ["P1"]}}),
+                                  ("No ack P4", "no_ack", {"minutes": 5, "conditions": {"priority": ["P4"]}}),
+                                  ("Resolve at 60%", "sla_percent", {"metric": "resolve", "percent": 60})):
+        incident_services.create_rule(EscalationRule, actor=PERSON, data={
+            "name": name, "trigger": trigger, **common, **fields})
+    process(integration, [event("A", group_key="a", severity="critical"),
+                          event("B", group_key="b", severity="critical"),
+                          event("C", group_key="c", severity="info")])
+    by_title = {incident.title.split(" ")[0]: incident for incident in incidents()}
+    assert set(by_title) == {"A", "B", "C"}
+    due = {name: sorted(Timer.objects.filter(kind=escalation.ESCALATE, object_id=incident.pk)
+                        .values_list("due_at", flat=True)) for name, incident in by_title.items()}
+    assert due == {"A": [T0 + dt.timedelta(minutes=15)], "B": [T0 + dt.timedelta(minutes=15)],
+                   "C": [T0 + dt.timedelta(minutes=5)]}
+    for incident in by_title.values():
+        resolve = SLATimer.objects.get(object_id=incident.pk, metric="resolve")
+        assert 60 in resolve.thresholds
+        assert 60 not in SLATimer.objects.get(object_id=incident.pk, metric="acknowledge").thresholds
+    # Read once per payload, never kept: a rule made now applies to the next payload's incident.
+    incident_services.create_rule(EscalationRule, actor=PERSON, data={
+        "name": "No ack P1 late", "trigger": "no_ack", **common, "minutes": 30, "conditions": {"priority": ["P1"]}})
+    process(integration, [event("D", group_key="d", severity="critical")])
+    d = incidents().get(title__startswith="D")
+    assert Timer.objects.filter(kind=escalation.ESCALATE, object_id=d.pk).count() == 2
 
 
 # --- resolution and re-firing -------------------------------------------------------------------------
@@ -509,6 +561,17 @@ def test_the_ci_is_found_by_name_hostname_or_ip(integration, label):
     process(integration, [event("A", instance=label, group_key="g")])
     assert alert("A").ci == ci
     assert list(incidents().get().cis.all()) == [ci]
+
+
+def test_a_ci_of_that_name_wins_over_an_older_one_with_that_host_name(integration):
+    CIFactory(name="older", hostnames=["db01"], ip_addresses=["10.0.0.9"])
+    named = CIFactory(name="db01")
+    process(integration, [event("A", instance="db01:9100", group_key="g"),
+                          event("B", instance="10.0.0.9", group_key="g"),
+                          event("C", instance="nowhere", group_key="g")])
+    assert alert("A").ci == named
+    assert alert("B").ci.name == "older"
+    assert alert("C").ci is None
 
 
 def test_the_integrations_ci_labels_are_tried_in_order(integration):

@@ -38,16 +38,28 @@ HIERARCHY = (("lead",), ("managers",))
 
 
 def _rules(trigger: str):
-    memo = sla.sweep_memo()  # inside an SLA sweep: read once per sweep, not once per crossing
-    key = ("incidents.escalation_rules", trigger)
-    if memo is not None and key in memo:
-        return memo[key]
-    rules = EscalationRule.objects.filter(active=True, trigger=trigger).select_related("target_team") \
-        .order_by("order", "name")
+    # Inside an SLA sweep or the processing of an alert payload (sla.memo_scope): every active rule is
+    # read once for the whole unit of work, not once per trigger, crossing or incident.
+    memo = sla.sweep_memo()
     if memo is None:
-        return rules
-    memo[key] = list(rules)
-    return memo[key]
+        return EscalationRule.objects.filter(active=True, trigger=trigger).select_related("target_team") \
+            .order_by("order", "name")
+    key = "incidents.escalation_rules"
+    if key not in memo:
+        memo[key] = list(EscalationRule.objects.filter(active=True).select_related("target_team")
+                         .order_by("order", "name"))
+    return [rule for rule in memo[key] if rule.trigger == trigger]
+
+
+def _lazy_context(incident: Incident):
+    """context_for_incident, built at the first call only (no query when no rule needs it)."""
+    built: list[dict] = []
+
+    def context() -> dict:
+        if not built:
+            built.append(context_for_incident(incident))
+        return built[0]
+    return context
 
 
 def _pending_rule_ids(incident: Incident) -> set[int]:
@@ -57,29 +69,32 @@ def _pending_rule_ids(incident: Incident) -> set[int]:
     return {payload.get("rule") for payload in payloads}
 
 
-def _schedule_no_ack(incident: Incident, context: dict) -> None:
+def _schedule_no_ack(incident: Incident, context) -> None:
     if incident.acknowledged_at is not None or not incident.is_open:
+        return
+    rules = list(_rules("no_ack"))
+    if not rules:
         return
     pending = _pending_rule_ids(incident)
     fired = set(Escalation.objects.filter(incident=incident, rule__isnull=False).values_list("rule_id", flat=True))
-    for rule in _rules("no_ack"):
-        if rule.pk in pending or rule.pk in fired or rule.minutes is None or not matches(rule.conditions, context):
+    for rule in rules:
+        if rule.pk in pending or rule.pk in fired or rule.minutes is None or not matches(rule.conditions, context()):
             continue
         # From the creation, not from now: a priority raised later does not restart the clock.
         timers.schedule(ESCALATE, incident.created_at + datetime.timedelta(minutes=rule.minutes), incident,
                         payload={"rule": rule.pk})
 
 
-def _fire_priority_rules(incident: Incident, context: dict, *, actor: Actor) -> None:
+def _fire_priority_rules(incident: Incident, context, *, actor: Actor) -> None:
     for rule in _rules("priority"):
-        if matches(rule.conditions, context):
+        if matches(rule.conditions, context()):
             fire(incident, rule, actor=actor, reason=_("Priority is %(p)s.") % {"p": incident.priority})
 
 
 # --- hooks called by services.py ----------------------------------------------------------------------------
 
 def on_created(incident: Incident, *, actor: Actor) -> None:
-    context = context_for_incident(incident)
+    context = _lazy_context(incident)
     _schedule_no_ack(incident, context)
     _fire_priority_rules(incident, context, actor=actor)
 
@@ -91,7 +106,7 @@ def on_acknowledged(incident: Incident, *, actor: Actor) -> None:
 def on_priority_changed(incident: Incident, *, actor: Actor) -> None:
     if not incident.is_open:
         return
-    context = context_for_incident(incident)
+    context = _lazy_context(incident)
     _fire_priority_rules(incident, context, actor=actor)
     _schedule_no_ack(incident, context)
 

@@ -11,6 +11,7 @@ The write path of calendars and policies (configuration) is in `rules.py`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import logging
@@ -414,6 +415,18 @@ def sweep_memo() -> dict | None:
     """Inside a sweep: a dict in which threshold listeners keep what they look up once per sweep (the
     escalation rules, say) instead of once per crossing; None outside a sweep."""
     return _SWEEP_MEMO.get()
+
+
+@contextlib.contextmanager
+def memo_scope():
+    """The sweep's memo for another unit of work (the processing of one alert payload, in one
+    transaction): the same listeners read their configuration once inside the block, not once per use.
+    Always a new, empty memo, dropped at the end, so nothing is kept beyond the block."""
+    token = _SWEEP_MEMO.set({})
+    try:
+        yield
+    finally:
+        _SWEEP_MEMO.reset(token)
 
 
 def sweep(*, now=None, limit: int = 1000) -> int:
