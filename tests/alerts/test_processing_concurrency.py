@@ -1,40 +1,16 @@
 """Two workers processing payloads of one new group at once on PostgreSQL: one group, one incident, no
 duplicate alerts, counters right, and a payload is processed by one worker only."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from opsdesk.alerts.models import Alert, AlertGroup, RawPayload
 from opsdesk.alerts.processing import process_payload
 from opsdesk.incidents.models import Incident
 from tests.alerts.factories import make_integration
 from tests.alerts.payloads import event, payload
+from tests.concurrency import run_together
 from tests.incidents.factories import shipped
-
-
-def run_together(*calls):
-    """Run the calls in threads started at one barrier; returns their results (errors re-raised)."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def worker(position, call):
-        try:
-            barrier.wait()
-            results[position] = call()
-        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 @pytest.mark.postgresql

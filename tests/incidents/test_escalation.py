@@ -3,7 +3,6 @@ functional (reassign) and hierarchical (page the lead, then the managers) escala
 once, on the timeline and notified; manual escalations from the detail page and the API."""
 
 import datetime
-import threading
 
 import pytest
 import time_machine
@@ -21,6 +20,7 @@ from opsdesk.incidents import escalation, services
 from opsdesk.incidents.models import Escalation, EscalationRule, Incident
 from opsdesk.sla import services as sla
 from tests.accounts.factories import TeamFactory, UserFactory
+from tests.concurrency import run_together
 from tests.incidents.factories import FACTORY_ACTOR, make_incident
 
 pytestmark = pytest.mark.django_db
@@ -287,24 +287,8 @@ def test_escalation_fires_exactly_once_under_two_concurrent_sweepers():
     # get one, and both try to escalate at the same moment.
     timers.schedule(escalation.ESCALATE, incident.created_at + 15 * MINUTE, incident, payload={"rule": rule.pk})
     later = incident.created_at + 16 * MINUTE
-    barrier, results, errors = threading.Barrier(2), [], []
+    results = run_together(*[lambda: timers.sweep(now=later)] * 2)
 
-    def sweeper():
-        try:
-            barrier.wait(timeout=10)
-            results.append(timers.sweep(now=later))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweeper) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert errors == []
     assert sum(results) == 2  # both timers ran
     assert Escalation.objects.filter(incident=incident).count() == 1
     assert OutboxEvent.objects.filter(event_type="incident.escalated").count() == 1

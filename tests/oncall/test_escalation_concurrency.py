@@ -4,10 +4,9 @@ acknowledgement racing a sweep leaves no page after it."""
 from __future__ import annotations
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from opsdesk.core.actors import Actor
 from opsdesk.core.models import AuditEntry, Delivery
@@ -15,32 +14,11 @@ from opsdesk.incidents import services as incident_services
 from opsdesk.oncall import escalation
 from opsdesk.oncall.models import EscalationRun, Page
 from tests.accounts.factories import UserFactory
+from tests.concurrency import run_together
 from tests.incidents.factories import make_incident
 from tests.oncall.paging_factories import make_policy
 
 INCIDENTS = 10
-
-
-def run_together(func, count=2):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def target():
-        try:
-            barrier.wait()
-            results.append(func())
-        except Exception as exc:  # noqa: BLE001  (reported by the assertion of the caller)
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 @pytest.mark.postgresql
@@ -62,13 +40,15 @@ def test_two_sweepers_fire_each_step_once(monkeypatch):
     assert Page.objects.count() == INCIDENTS
 
     now = datetime.datetime.now(datetime.UTC)
-    results = run_together(lambda: escalation.sweep(now=now + datetime.timedelta(minutes=6)))
+    sweep = lambda: escalation.sweep(now=now + datetime.timedelta(minutes=6))  # noqa: E731
+    results = run_together(sweep, sweep)
     assert sum(results) == INCIDENTS * 2, results  # the two notify steps after the wait, each once
     assert Page.objects.count() == INCIDENTS * 3
     assert Delivery.objects.filter(event__event_type="oncall.page").count() == INCIDENTS * 3
     assert AuditEntry.objects.filter(action="page").count() == INCIDENTS * 3
 
-    results = run_together(lambda: escalation.sweep(now=now + datetime.timedelta(minutes=12)))
+    sweep = lambda: escalation.sweep(now=now + datetime.timedelta(minutes=12))  # noqa: E731
+    results = run_together(sweep, sweep)
     assert sum(results) == INCIDENTS, results  # after the trailing wait: the repeat's first step
     escalation.sweep(now=now + datetime.timedelta(minutes=18))
     escalation.sweep(now=now + datetime.timedelta(minutes=24))
@@ -99,24 +79,7 @@ def test_acknowledging_while_sweeping_pages_nobody_after_the_acknowledgement():
     def sweep_later():
         return escalation.sweep(now=later)
 
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def run(func):
-        try:
-            barrier.wait()
-            func()
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(f,)) for f in (acknowledge_all, sweep_later)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    run_together(acknowledge_all, sweep_later)
     escalation.sweep(now=later)
     assert not EscalationRun.objects.filter(status="active").exists()
     # Bob was paged only where his step was written before the acknowledgement: the change log's ids

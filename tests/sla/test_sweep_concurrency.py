@@ -1,15 +1,15 @@
 """Two sweepers at once on PostgreSQL: each warning and breach is announced exactly once."""
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from opsdesk.core.actors import Actor
 from opsdesk.core.models import AuditEntry, OutboxEvent
 from opsdesk.sla import services
 from opsdesk.sla.models import BusinessCalendar, SLATimer
+from tests.concurrency import run_together
 from tests.sla.factories import PolicyFactory, incident
 
 MON_10 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.UTC)
@@ -30,24 +30,7 @@ def test_two_concurrent_sweepers_announce_each_threshold_exactly_once(monkeypatc
     for record in records:
         services.start(record, record_type="incident", context={"priority": "P1"}, actor=Actor.system("test"),
                        at=MON_10)
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def sweeper():
-        try:
-            barrier.wait()
-            results.append(services.sweep(now=MON_10 + datetime.timedelta(hours=2)))
-        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sweeper) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    results = run_together(*[lambda: services.sweep(now=MON_10 + datetime.timedelta(hours=2))] * 2)
     expected = 40 * 2 * 3  # 40 incidents, 2 metrics, 50 % + 75 % + breach
     assert sum(results) == expected, results
     assert OutboxEvent.objects.filter(event_type__startswith="incident.sla_").count() == expected

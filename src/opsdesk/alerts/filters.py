@@ -157,6 +157,18 @@ def window_state_condition(state: str, now) -> Q:
     return live & Q(ends_at__lte=now)
 
 
+def _in_states(queryset, states, condition_for):
+    """Rows in any of the ticked states (active / pending / expired, now / upcoming / past ...), each
+    state a condition on the times at this instant."""
+    if not states:
+        return queryset
+    now = timezone.now()
+    condition = Q(pk__in=[])
+    for state in states:
+        condition |= condition_for(state, now)
+    return queryset.filter(condition)
+
+
 class SilenceFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=SILENCE_STATES, method="filter_state", label=_("State"))
     integration = django_filters.ModelChoiceFilter(queryset=Integration.objects.only("id", "name"),
@@ -167,13 +179,7 @@ class SilenceFilterSet(django_filters.FilterSet):
         fields = ["state", "integration"]
 
     def filter_state(self, queryset, name, value):
-        if not value:
-            return queryset
-        now = timezone.now()
-        condition = Q(pk__in=[])
-        for state in value:
-            condition |= silence_state_condition(state, now)
-        return queryset.filter(condition)
+        return _in_states(queryset, value, silence_state_condition)
 
 
 class MaintenanceWindowFilterSet(django_filters.FilterSet):
@@ -186,13 +192,7 @@ class MaintenanceWindowFilterSet(django_filters.FilterSet):
         fields = ["state", "service", "ci"]
 
     def filter_state(self, queryset, name, value):
-        if not value:
-            return queryset
-        now = timezone.now()
-        condition = Q(pk__in=[])
-        for state in value:
-            condition |= window_state_condition(state, now)
-        return queryset.filter(condition)
+        return _in_states(queryset, value, window_state_condition)
 
     def filter_service(self, queryset, name, value):
         links = MaintenanceWindow.services.through.objects.filter(service__slug__in=_keys(value))

@@ -126,17 +126,26 @@ def ingest(request, kind: str, key: str):
     return _guarded(_ingest, request, kind=kind, key=key)
 
 
-def _ingest(request, kind: str, key: str):
-    if kind not in HTTP_KINDS:
-        return _not_found()
+def _admit(request, key: str, kind: str | None):
+    """The checks both endpoints make, in order: the key (and kind), the bearer token, the size, the
+    signature. Returns (integration, body, None) or (None, None, the refusal)."""
     integration, refused = _lookup(request, key, kind)
     if refused is None:
         refused = _check_bearer(request, integration)
     if refused is not None:
-        return refused
+        return None, None, refused
     body, refused = _read_body(request)
     if refused is None:
         refused = _check_signature(request, integration, body)
+    if refused is not None:
+        return None, None, refused
+    return integration, body, None
+
+
+def _ingest(request, kind: str, key: str):
+    if kind not in HTTP_KINDS:
+        return _not_found()
+    integration, body, refused = _admit(request, key, kind)
     if refused is not None:
         return refused
     try:
@@ -155,14 +164,7 @@ def heartbeat(request, key: str):
 
 
 def _heartbeat(request, key: str):
-    integration, refused = _lookup(request, key, None)
-    if refused is None:
-        refused = _check_bearer(request, integration)
-    if refused is not None:
-        return refused
-    body, refused = _read_body(request)
-    if refused is None:
-        refused = _check_signature(request, integration, body)
+    integration, _body, refused = _admit(request, key, None)
     if refused is not None:
         return refused
     heartbeats.note_activity(integration, timezone.now(), alert=False)

@@ -239,7 +239,8 @@ class FormPage(LoginRequiredMixin, View):
     title = ""
 
     def render_form(self, form, status=200, **context):
-        return render(self.request, self.template, {"form": form, "title": self.title, **context}, status=status)
+        return render(self.request, self.template, {"form": form, "title": self.title, "wide_fields": ("ranges",),
+                                                    **context}, status=status)
 
     def run(self, form, call, success: str, **context):
         """`call()` runs the service and returns the address to go to."""
