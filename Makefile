@@ -40,5 +40,9 @@ bench-incidents: $(STAMP)
 bench-alerts: $(STAMP)
 	$(BIN)/python benchmarks/alerts.py $(BENCH_ARGS)
 
+.PHONY: bench-knowledge
+bench-knowledge: $(STAMP)
+	$(BIN)/python benchmarks/knowledge.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

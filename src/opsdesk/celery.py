@@ -32,4 +32,12 @@ app.conf.beat_schedule = {
     "alerts-prune-payloads": {"task": "opsdesk.alerts.tasks.prune_payloads", "schedule": 3600.0},
     # Escalation policies: runs whose next step is due (skip locked, any worker); a started run also asks at once.
     "oncall-sweep-escalations": {"task": "opsdesk.oncall.tasks.sweep_escalations", "schedule": 20.0},
+    # Knowledge: review reminders (once per article and review period, so hourly asking is harmless).
+    "knowledge-remind-reviews": {"task": "opsdesk.knowledge.tasks.remind_reviews", "schedule": 3600.0},
+    # Problems: trend detection proposes candidates hourly; recurrence checks whose watch ended are evaluated.
+    "problems-detect-trends": {"task": "opsdesk.problems.tasks.detect_trends", "schedule": 3600.0},
+    "problems-evaluate-recurrence": {"task": "opsdesk.problems.tasks.evaluate_recurrence", "schedule": 900.0},
+    # Countermeasures past their due date: their owners are told once (skip locked, any worker).
+    "problems-overdue-countermeasures": {"task": "opsdesk.problems.tasks.notify_overdue_countermeasures",
+                                         "schedule": 3600.0},
 }

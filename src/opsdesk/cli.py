@@ -1,4 +1,4 @@
-"""The `opsdesk` command: init | serve | demo | token | check | audit | config | manage."""
+"""The `opsdesk` command: init | serve | demo | token | check | audit | config | search | manage."""
 
 from __future__ import annotations
 
@@ -224,6 +224,26 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    """`opsdesk search reindex [--kind K ...]`: rebuild the full-text index from the records (after a
+    restore from an older backup, a bulk import that went around the services, or a changed indexer)."""
+    _setup()
+    from opsdesk.core import search
+
+    known = sorted(i.kind for i in search.indexers())
+    unknown = sorted(set(args.kind or ()) - set(known))
+    if unknown:
+        print(f"opsdesk: unknown kind(s) {', '.join(unknown)}; indexed kinds: {', '.join(known)}", file=sys.stderr)
+        return 2
+    kinds = args.kind or known
+    started = time.monotonic()
+    for kind in kinds:
+        count = search.reindex([kind])
+        print(f"{kind}: {count:,} indexed")
+    print(f"reindexed {', '.join(kinds)} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 def cmd_manage(args) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsdesk.settings")
     from django.core.management import execute_from_command_line
@@ -259,13 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("file", nargs="?", default="-")
     config.add_argument("--dry-run", action="store_true")
     config.add_argument("--verbose", "-v", action="store_true")
+    search = sub.add_parser("search", help="full-text search index")
+    search.add_argument("action", choices=["reindex"])
+    search.add_argument("--kind", action="append", help="only this kind (incident, article ...); repeatable")
     manage = sub.add_parser("manage", help="Django management commands", add_help=False)
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "demo": cmd_demo, "token": cmd_token, "check": cmd_check,
-            "audit": cmd_audit, "config": cmd_config, "manage": cmd_manage}
+            "audit": cmd_audit, "config": cmd_config, "search": cmd_search, "manage": cmd_manage}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "opsdesk.incidents",
     "opsdesk.oncall",
     "opsdesk.alerts",
+    "opsdesk.problems",
+    "opsdesk.knowledge",
 ]
 
 MIDDLEWARE = [

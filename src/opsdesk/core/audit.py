@@ -23,6 +23,15 @@ from .models import AuditChainHead, AuditEntry
 
 GENESIS = "0" * 64
 
+# How a change-log action reads on the Timeline and History tabs ({action: label}); modules register
+# theirs at start-up (`register_action_labels`). Actions without a label read with spaces for "_".
+ACTION_LABELS: dict[str, str] = {}
+
+
+def register_action_labels(labels: dict) -> None:
+    """Register readable labels (lazy translations) for change-log actions, e.g. {"rca_add": _("…")}."""
+    ACTION_LABELS.update(labels)
+
 
 def to_json_value(value):
     """A JSON-native, stable form of a field value, for diffs and hashing."""

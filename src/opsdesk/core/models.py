@@ -323,3 +323,30 @@ class VersionStamp(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.token}"
+
+
+class SearchEntry(models.Model):
+    """One searchable record in the full-text index (core.search): its title and text as the module's
+    indexer wrote them, inside the record's own write transaction. The text index itself is
+    database-specific and lives beside this table (migration 0006): on PostgreSQL a weighted
+    `tsvector` column with a GIN index, on SQLite an FTS5 table kept by triggers. Code reads it only
+    through `core.search`."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.BigIntegerField()
+    kind = models.CharField(max_length=32, db_index=True)  # "incident", "knownerror", "article", ...
+    number = models.CharField(max_length=32, blank=True)
+    title = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    # A short state the searcher filters on ("resolved", "published", "active" ...).
+    state = models.CharField(max_length=20, blank=True)
+    url = models.CharField(max_length=300)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["content_type", "object_id"],
+                                               name="search_entry_one_per_record")]
+        indexes = [models.Index(fields=["kind", "state"])]
+
+    def __str__(self):
+        return f"{self.number or self.object_id} {self.title}"

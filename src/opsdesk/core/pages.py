@@ -14,15 +14,18 @@ from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views import View
 
-from . import personal
+from . import personal, search
 from .models import AuditEntry, Delivery, JobRun, Notification, OutboxEvent
 from .permissions import has_role
 from .registry import RECORD_TYPES
 
-SEARCH_LIMIT = 10
+SEARCH_LIMIT = 10  # per record type matched by its fields
+BEST_LIMIT = 20  # ranked full-text matches
+ANSWERS_LIMIT = 5  # knowledge shown above them
 
 
 class DashboardView(LoginRequiredMixin, View):
@@ -62,30 +65,58 @@ class DashboardView(LoginRequiredMixin, View):
         return render(request, "core/dashboard.html", context)
 
 
+def _state_labels(model) -> dict[str, str]:
+    try:
+        return {str(k): str(v) for k, v in model._meta.get_field("status").choices or ()}
+    except Exception:  # noqa: BLE001  (a record type without a status field)
+        return {}
+
+
 class SearchView(LoginRequiredMixin, View):
-    """One box for every record type: matches on the number and the type's search fields."""
+    """One box for every record type the user may see. A number (SVC-7, INC-42) opens that record;
+    otherwise the full-text index (core.search) gives the ranked "Best matches" across the record
+    types it holds (incidents, problems, known errors, articles ...), and the other types (services,
+    CIs, teams ...) are matched on their number and search fields, a group each."""
 
     def get(self, request):
         q = request.GET.get("q", "").strip()[:200]
-        groups = []
-        if q:
-            for record_type in RECORD_TYPES:
-                model = record_type.model
-                names = {f.name for f in model._meta.get_fields()}
-                condition = Q()
-                if "number" in names:
-                    if "-" in q:  # looks like a number (SVC-7): open the record itself
-                        exact = model.objects.filter(number__iexact=q).first()
-                        if exact is not None:
-                            return redirect(exact.get_absolute_url())
-                    condition |= Q(number__icontains=q)
-                for field in record_type.search_fields:
-                    condition |= Q(**{f"{field}__icontains": q})
-                matches = list(model.objects.filter(condition).order_by("-id")[:SEARCH_LIMIT + 1])
-                if matches:
-                    groups.append({"label": record_type.label, "items": matches[:SEARCH_LIMIT],
-                                   "more": len(matches) > SEARCH_LIMIT})
-        return render(request, "core/search.html", {"q": q, "groups": groups})
+        context = {"q": q, "answers": [], "best": [], "groups": []}
+        if not q:
+            return render(request, "core/search.html", context)
+        user = request.user
+        visible = [r for r in RECORD_TYPES if search.may_view(user, r.model)]
+        if "-" in q:  # looks like a number (SVC-7): open the record itself
+            for record_type in visible:
+                if "number" in {f.name for f in record_type.model._meta.get_fields()}:
+                    exact = record_type.model.objects.filter(number__iexact=q).only("pk", "number").first()
+                    if exact is not None:
+                        return redirect(exact.get_absolute_url())
+        indexed = [i for i in search.indexers() if search.may_view(user, i.model)]
+        if indexed:
+            kinds = {i.kind: (capfirst(str(i.model._meta.verbose_name)), _state_labels(i.model)) for i in indexed}
+            # Knowledge first (KCS): published articles and active known errors that answer the question,
+            # then every record ranked, without the ones already shown above.
+            answers = search.answers(q, user=user, limit=ANSWERS_LIMIT)
+            shown = {hit.entry_id for hit in answers}
+            hits = [hit for hit in search.query(q, kinds=[i.kind for i in indexed], limit=BEST_LIMIT + len(shown))
+                    if hit.entry_id not in shown][:BEST_LIMIT]
+            for hit in (*answers, *hits):
+                badge, states = kinds.get(hit.kind, (hit.kind, {}))
+                hit.extra = {"badge": badge, "state_label": states.get(hit.state, hit.state.replace("_", " "))}
+            context["answers"], context["best"] = answers, hits
+        for record_type in visible:
+            model = record_type.model
+            if search.is_indexed(model):
+                continue
+            names = {f.name for f in model._meta.get_fields()}
+            condition = Q(number__icontains=q) if "number" in names else Q()
+            for field in record_type.search_fields:
+                condition |= Q(**{f"{field}__icontains": q})
+            matches = list(model.objects.filter(condition).order_by("-id")[:SEARCH_LIMIT + 1])
+            if matches:
+                context["groups"].append({"label": record_type.label, "items": matches[:SEARCH_LIMIT],
+                                          "more": len(matches) > SEARCH_LIMIT})
+        return render(request, "core/search.html", context)
 
 
 class NotificationsView(LoginRequiredMixin, View):

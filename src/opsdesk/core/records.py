@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from . import audit, events, numbering
+from . import audit, events, numbering, search
 from .actors import Actor
 from .models import Tag
 from .workflow import Workflow
@@ -84,6 +84,7 @@ def create_record(model, *, actor: Actor, fields: dict, workflow: Workflow | Non
         record.full_clean()
         record.save()
         _save_m2m(record, m2m)
+        search.index(record)
         initial = {k: v for k, v in audit.snapshot(record, audited).items() if v not in (None, "", [], {})}
         audit.record(record, actor=actor, action="create", changes=audit.diff({}, initial))
         events.emit(event_name(record, "created"), record, actor=actor)
@@ -111,6 +112,7 @@ def update_record(record, *, actor: Actor, fields: dict, audited: list[str] | No
         record.full_clean()
         record.save()
         _save_m2m(record, m2m)
+        search.index(record)
         changes = audit.diff(before, mask(audit.snapshot(record, audited)))
         if changes:
             audit.record(record, actor=actor, action="update", changes=changes)
@@ -132,6 +134,7 @@ def transition_record(record, name: str, *, actor: Actor, workflow: Workflow, da
         record.updated_by = actor.user
         record.full_clean()
         record.save()
+        search.index(record)
         changes = audit.diff(before, audit.snapshot(record))
         if data.get("comment"):
             changes["comment"] = [None, str(data["comment"])[:2000]]
@@ -249,6 +252,7 @@ def bulk_create_records(model, items: list[dict], *, actor: Actor, workflow: Wor
             for record in records:
                 record.pk = ids[record.number]
         m2m_snapshots = _bulk_save_m2m(model, records, m2m_values)
+        search.index_many(records)
         entries = []
         for record, m2m_snapshot in zip(records, m2m_snapshots, strict=True):
             values = {f.name: audit.to_json_value(getattr(record, f.name)) for f in snapshot_fields}

@@ -75,3 +75,34 @@ def register_record_link(model: type, link: RecordLink) -> None:
 
 def record_links(record) -> list[tuple[RecordLink, str]]:
     return [(link, url) for link in RECORD_LINKS.get(type(record), []) if (url := link.url(record))]
+
+
+@dataclass(frozen=True)
+class RecordPanel:
+    """A side panel on another module's record page (the known errors matching an incident): the page
+    includes `template` with the context `context(record, user)` returns, or leaves the panel out when
+    it returns None. Lets a module add to pages of records it must not import."""
+
+    key: str
+    template: str
+    context: object
+    order: int = 100
+
+
+RECORD_PANELS: dict[type, list[RecordPanel]] = {}
+
+
+def register_record_panel(model: type, panel: RecordPanel) -> None:
+    panels = RECORD_PANELS.setdefault(model, [])
+    if all(existing.key != panel.key for existing in panels):
+        panels.append(panel)
+        panels.sort(key=lambda p: p.order)
+
+
+def record_panels(record, user) -> list[tuple[RecordPanel, dict]]:
+    shown = []
+    for panel in RECORD_PANELS.get(type(record), []):
+        context = panel.context(record, user)
+        if context is not None:
+            shown.append((panel, context))
+    return shown

@@ -388,6 +388,7 @@ class RecordDetailView(UIView):
             "transitions": transitions,
             "transition_hints": ui.transition_hints(record) if transitions else {},
             "record_links": registry.record_links(record),
+            "record_panels": registry.record_panels(record, user),
             "status_label": ui.workflow.states.get(ui.workflow.state_of(record)) if ui.workflow else None,
             "can_edit": ui.update_service is not None and can(user, ui.edit_role, record)
             and (ui.workflow is None or ui.workflow.state_of(record) not in ui.read_only_states),

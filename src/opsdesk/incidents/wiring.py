@@ -10,7 +10,7 @@ def register() -> None:
     from django.urls import reverse
 
     from opsdesk.cmdb.models import ConfigurationItem
-    from opsdesk.core import config_as_code, registry
+    from opsdesk.core import config_as_code, registry, search
     from opsdesk.services.models import Service
     from opsdesk.sla import services as sla
 
@@ -33,7 +33,16 @@ def register() -> None:
                                          )))
     registry.register_demo(40, demo.load)
     registry.register_record_type(registry.RecordType(Incident, _("Incidents"), ("title",), order=5))
+    search.register(Incident, kind="incident", label=_("Incidents"), document=search_document)
     registry.register_record_link(Service, registry.RecordLink(
         _("Incidents"), lambda svc: f"{reverse('incidents:list')}?service={svc.slug}", icon="fire"))
     registry.register_record_link(ConfigurationItem, registry.RecordLink(
         _("Incidents"), lambda ci: f"{reverse('incidents:list')}?ci={ci.number}", icon="fire"))
+
+
+def search_document(incident):
+    """What the full-text index keeps of an incident (core.search): title first, then its texts."""
+    from opsdesk.core.search import Document
+
+    body = "\n".join(t for t in (incident.description, incident.symptoms, incident.resolution_notes) if t)
+    return Document(title=incident.title, body=body, state=incident.status, number=incident.number)

@@ -75,8 +75,12 @@ def changes_table(changes, record=None):
 
 @register.filter
 def action_label(action) -> str:
-    """"sla_breached" -> "sla breached": a change-log action as a reader says it."""
-    return str(action).replace("_", " ")
+    """"sla_breached" -> "sla breached": a change-log action as a reader says it (the label a module
+    registered with `audit.register_action_labels`, when there is one)."""
+    from opsdesk.core.audit import ACTION_LABELS
+
+    label = ACTION_LABELS.get(str(action))
+    return str(label) if label else str(action).replace("_", " ")
 
 
 @register.filter

@@ -1,0 +1,6 @@
+"""The knowledge base pages, under /knowledge/ (namespace "knowledge")."""
+
+from . import views
+
+app_name = "knowledge"
+urlpatterns = [*views.urlpatterns]
