@@ -100,6 +100,14 @@ def test_the_incident_page_offers_create_problem(client, users):
     assert problem.number in panel and "Checkout keeps failing" in panel
 
 
+def test_viewers_are_not_offered_create_problem_they_may_not_use(client, users):
+    incident = make_incident()
+    client.force_login(users["viewer"])
+    page = client.get(incident.get_absolute_url()).content.decode()
+    assert "/problems/new/?incident=" not in page and "Create problem" not in page
+    assert client.get(f"/problems/new/?incident={incident.pk}").status_code == 403
+
+
 def test_resolve_dialog_refuses_without_root_cause_then_resolves(client, users):
     problem = make_problem()
     for name in ("assess", "start_rca"):

@@ -62,6 +62,8 @@ class RecordLink:
     label: str
     url: object
     icon: str = "box-arrow-up-right"
+    # The least role that may follow it (a link to a form: "Create problem"); "" for everyone.
+    role: str = ""
 
 
 RECORD_LINKS: dict[type, list[RecordLink]] = {}
@@ -73,8 +75,12 @@ def register_record_link(model: type, link: RecordLink) -> None:
         links.append(link)
 
 
-def record_links(record) -> list[tuple[RecordLink, str]]:
-    return [(link, url) for link in RECORD_LINKS.get(type(record), []) if (url := link.url(record))]
+def record_links(record, user=None) -> list[tuple[RecordLink, str]]:
+    """The links of `record`'s page; with `user`, only those whose role the user has."""
+    from .permissions import has_role
+
+    return [(link, url) for link in RECORD_LINKS.get(type(record), [])
+            if (not link.role or user is None or has_role(user, link.role)) and (url := link.url(record))]
 
 
 @dataclass(frozen=True)

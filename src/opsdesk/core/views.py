@@ -387,7 +387,7 @@ class RecordDetailView(UIView):
             "rows": ui.detail_rows(record),
             "transitions": transitions,
             "transition_hints": ui.transition_hints(record) if transitions else {},
-            "record_links": registry.record_links(record),
+            "record_links": registry.record_links(record, user),
             "record_panels": registry.record_panels(record, user),
             "status_label": ui.workflow.states.get(ui.workflow.state_of(record)) if ui.workflow else None,
             "can_edit": ui.update_service is not None and can(user, ui.edit_role, record)

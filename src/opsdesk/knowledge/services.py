@@ -353,9 +353,9 @@ def wire() -> None:
     search.register(Article, kind="article", label=gettext_lazy("Articles"), document=search_document,
                     prefetch=("tags",), answers=("published",))
     registry.register_record_link(Incident, registry.RecordLink(gettext_lazy("Write an article"), _incident_link,
-                                                                icon="journal-plus"))
+                                                                icon="journal-plus", role="responder"))
     registry.register_record_link(KnownError, registry.RecordLink(gettext_lazy("Write an article"),
-                                                                  _known_error_link, icon="journal-plus"))
+                                                                  _known_error_link, icon="journal-plus", role="responder"))
 
 
 def articles_for_review(user):

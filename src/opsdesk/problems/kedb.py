@@ -350,4 +350,4 @@ def wire() -> None:
     registry.register_record_panel(Incident, registry.RecordPanel(
         "known_errors", "problems/_panel_known_errors.html", panel_context, order=10))
     registry.register_record_link(Problem, registry.RecordLink(
-        gettext_lazy("Create known error"), _new_known_error_url, icon="journal-plus"))
+        gettext_lazy("Create known error"), _new_known_error_url, icon="journal-plus", role="responder"))

@@ -402,4 +402,4 @@ def wire() -> None:
     registry.register_record_panel(Incident, registry.RecordPanel(
         "problems", "problems/_panel_incident_problems.html", incident_problems_panel, order=20))
     registry.register_record_link(Incident, registry.RecordLink(gettext_lazy("Create problem"), _create_problem_link,
-                                                                icon="bug"))
+                                                                icon="bug", role="responder"))
