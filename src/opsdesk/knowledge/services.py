@@ -354,8 +354,8 @@ def wire() -> None:
                     prefetch=("tags",), answers=("published",))
     registry.register_record_link(Incident, registry.RecordLink(gettext_lazy("Write an article"), _incident_link,
                                                                 icon="journal-plus", role="responder"))
-    registry.register_record_link(KnownError, registry.RecordLink(gettext_lazy("Write an article"),
-                                                                  _known_error_link, icon="journal-plus", role="responder"))
+    registry.register_record_link(KnownError, registry.RecordLink(
+        gettext_lazy("Write an article"), _known_error_link, icon="journal-plus", role="responder"))
 
 
 def articles_for_review(user):
