@@ -108,6 +108,19 @@ def test_viewers_are_not_offered_create_problem_they_may_not_use(client, users):
     assert client.get(f"/problems/new/?incident={incident.pk}").status_code == 403
 
 
+def test_a_team_responder_is_offered_create_problem(client, team):
+    """A global viewer who is a responder in a team may create problems for that team: the link shows."""
+    from opsdesk.accounts.services import set_membership
+    from tests.accounts.factories import UserFactory
+
+    rita = UserFactory(username="rita", role="viewer")
+    set_membership(team, rita, actor=ACTOR, role="responder")
+    incident = make_incident(assignment_group=team)
+    client.force_login(rita)
+    assert f"/problems/new/?incident={incident.pk}" in client.get(incident.get_absolute_url()).content.decode()
+    assert client.get(f"/problems/new/?incident={incident.pk}").status_code == 200
+
+
 def test_resolve_dialog_refuses_without_root_cause_then_resolves(client, users):
     problem = make_problem()
     for name in ("assess", "start_rca"):

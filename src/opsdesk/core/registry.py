@@ -76,11 +76,16 @@ def register_record_link(model: type, link: RecordLink) -> None:
 
 
 def record_links(record, user=None) -> list[tuple[RecordLink, str]]:
-    """The links of `record`'s page; with `user`, only those whose role the user has."""
-    from .permissions import has_role
+    """The links of `record`'s page; with `user`, only those whose role the user holds somewhere (globally
+    or in a team: the form behind the link checks the chosen team, as core.views.may_create does)."""
+    from .permissions import RANK, best_role
 
-    return [(link, url) for link in RECORD_LINKS.get(type(record), [])
-            if (not link.role or user is None or has_role(user, link.role)) and (url := link.url(record))]
+    role = best_role(user) if user is not None else None
+
+    def allowed(link) -> bool:
+        return not link.role or user is None or (role is not None and RANK[role] >= RANK[link.role])
+
+    return [(link, url) for link in RECORD_LINKS.get(type(record), []) if allowed(link) and (url := link.url(record))]
 
 
 @dataclass(frozen=True)
