@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from opsdesk.core import audit, events, records, registry, search
+from opsdesk.core import audit, events, people, records, registry, search
 from opsdesk.core.actors import Actor
 from opsdesk.core.comments import add_comment
 from opsdesk.core.workflow import TransitionNotAllowed
@@ -301,19 +300,12 @@ def _waiting_incidents(problem: Problem):
                 .select_related("assignee", "assignment_group"))
 
 
-def _recipients(incident) -> list:
-    if incident.assignee_id is not None:
-        return [incident.assignee]
-    if incident.assignment_group_id is not None:
-        return list(get_user_model().objects.filter(memberships__team_id=incident.assignment_group_id,
-                                                    is_active=True))
-    return []
-
-
 def _tell_waiting_incidents(problem: Problem, *, actor: Actor, what: str, text: str) -> int:
     """Incidents On hold "awaiting problem" get a comment on their timeline and their assignee (or their
     team) a notification: the workaround or the fix they wait for is out."""
     waiting = _waiting_incidents(problem)
+    # Who is told (core.people): the assignee, else every active member of the group; one query for all.
+    members = people.team_members([i.assignment_group_id for i in waiting], roles=None)
     for incident in waiting:
         if what == "workaround":
             body = _("%(p)s published a workaround:\n\n%(text)s") % {"p": problem, "text": text}
@@ -323,7 +315,8 @@ def _tell_waiting_incidents(problem: Problem, *, actor: Actor, what: str, text: 
         events.emit(f"incident.problem_{what}_published", incident, actor=actor,
                     payload={"problem": problem.number, "problem_url": problem.get_absolute_url(),
                              "text": text[:1000]},
-                    recipients=_recipients(incident))
+                    recipients=people.responsible(incident.assignee, incident.assignment_group_id, roles=None,
+                                                  members=members))
     return len(waiting)
 
 
