@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "opsdesk.alerts",
     "opsdesk.problems",
     "opsdesk.knowledge",
+    "opsdesk.changes",
+    "opsdesk.releases",
 ]
 
 MIDDLEWARE = [

@@ -177,6 +177,8 @@ class RecordViewSet(viewsets.ModelViewSet):
         if cls.workflow is not None and cls.serializer_class is not None:
             model_name = cls.serializer_class.Meta.model.__name__
             for transition in cls.workflow.transitions:
+                if transition.internal:
+                    continue
                 setattr(cls, transition.name, _make_transition_action(transition, model_name, cls.serializer_class))
 
     # --- permissions ---------------------------------------------------------------------------------

@@ -472,6 +472,8 @@ class TransitionView(UIView):
             transition = ui.workflow.get(name)
         except TransitionNotAllowed:
             raise Http404
+        if transition.internal:
+            raise Http404
         if not can(request.user, transition.permission, record):
             raise PermissionDenied
         data = {key: request.POST.get(key, "") for key in (*transition.requires, "comment")}

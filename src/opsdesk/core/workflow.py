@@ -28,6 +28,9 @@ class Transition:
     requires: tuple[str, ...] = ()  # fields the caller must give (e.g. a reason)
     style: str = "primary"
     confirm: str = ""
+    # Taken only by a service (the approvals engine moving a change on at quorum): never offered as a
+    # button or an API action, whatever the user's role.
+    internal: bool = False
 
 
 @dataclass
@@ -59,8 +62,9 @@ class Workflow:
         return getattr(record, self.field)
 
     def available(self, record) -> list[Transition]:
+        """The transitions a person may be offered now (internal ones are left out)."""
         state = self.state_of(record)
-        return [t for t in self.transitions if state in t.sources]
+        return [t for t in self.transitions if state in t.sources and not t.internal]
 
     def check(self, record, name: str, data: dict | None = None) -> Transition:
         transition = self.get(name)

@@ -1,0 +1,7 @@
+"""API (stub: filled in by its owner)."""
+
+urlpatterns = []
+
+
+def register_routes(router) -> None:
+    pass

@@ -1,0 +1,3 @@
+"""Config-as-code sections (stub: filled in by its owner)."""
+
+SECTIONS = []

@@ -1,0 +1,13 @@
+"""Pages (stub: filled in by its owner; the routes the navigation names answer 501 until then)."""
+
+from django.http import HttpResponse
+from django.urls import path
+
+
+def _stub(request, **kwargs):
+    return HttpResponse("not built yet", status=501)
+
+
+urlpatterns = [
+    path("stub-kpis/", _stub, name="kpis"),
+]

@@ -1,0 +1,1 @@
+"""Celery tasks of the changes app (approval reminders and deadlines)."""

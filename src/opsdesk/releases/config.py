@@ -1,0 +1,3 @@
+"""Config-as-code sections of releases: environments and release settings (stub)."""
+
+SECTIONS = []

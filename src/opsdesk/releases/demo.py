@@ -1,0 +1,5 @@
+"""Demo data for releases (stub)."""
+
+
+def load(actor) -> int:
+    return 0
