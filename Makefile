@@ -44,5 +44,9 @@ bench-alerts: $(STAMP)
 bench-knowledge: $(STAMP)
 	$(BIN)/python benchmarks/knowledge.py $(BENCH_ARGS)
 
+.PHONY: bench-changes
+bench-changes: $(STAMP)
+	$(BIN)/python benchmarks/changes.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -40,4 +40,8 @@ app.conf.beat_schedule = {
     # Countermeasures past their due date: their owners are told once (skip locked, any worker).
     "problems-overdue-countermeasures": {"task": "opsdesk.problems.tasks.notify_overdue_countermeasures",
                                          "schedule": 3600.0},
+    # Post-release watch: interim evaluations of watched releases (alerts) and any ended window whose timer was lost.
+    "releases-evaluate-watches": {"task": "opsdesk.releases.tasks.evaluate_release_watches", "schedule": 900.0},
+    # Change approvals: reminders before the deadline and the overdue notice to the owner team's managers, once each.
+    "changes-remind-approvals": {"task": "opsdesk.changes.tasks.remind_approvals", "schedule": 900.0},
 }

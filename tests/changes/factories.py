@@ -37,3 +37,13 @@ def make_change(actor: Actor | None = None, **fields):
     if "planned_start" not in fields:
         fields["planned_start"], fields["planned_end"] = window()
     return services.create_change(actor=actor or FACTORY_ACTOR, data=fields)
+
+
+def put_in_state(change, status: str, **fields):
+    """History for read-side tests (calendar, KPIs, reviews): the change as if its flow had run to `status`
+    (with e.g. outcome, closed_at, risk_level), written straight to its row."""
+    from opsdesk.changes.models import ChangeRequest
+
+    ChangeRequest.objects.filter(pk=change.pk).update(status=status, **fields)
+    change.refresh_from_db()
+    return change

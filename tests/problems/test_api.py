@@ -61,7 +61,7 @@ class TestProblemAPI(APIRecordTests, TeamScopedAPITests, WorkflowAPITests):
     create_status = {"viewer": 403, "responder": 201, "manager": 201, "admin": 201}
     update_status = {"viewer": 403, "responder": 200, "manager": 200, "admin": 200}
     writer_role = "responder"
-    list_queries = 6  # token, token user, count, page, CIs, incidents
+    list_queries = 7  # token, token user, count, page, CIs, incidents, linked changes
 
     def create_payload(self, team):
         return {"title": f"Checkout 502 after deploys {uuid.uuid4().hex[:6]}", "impact": 2, "urgency": 2,
@@ -79,7 +79,7 @@ class TestCountermeasureAPI(APIRecordTests, TeamScopedAPITests, WorkflowAPITests
     create_status = {"viewer": 403, "responder": 201, "manager": 201, "admin": 201}
     update_status = {"viewer": 403, "responder": 200, "manager": 200, "admin": 200}
     writer_role = "responder"
-    list_queries = 4  # token, token user, count, page (problem and owner joined)
+    list_queries = 5  # token, token user, count, page (problem and owner joined), linked changes
 
     def create_payload(self, team):
         problem = make_problem(owner_team=team)

@@ -23,6 +23,7 @@ def register() -> None:
         (_("CAB meetings"), "changes:cab_list"),
         (_("Change templates"), "changes:template_list"),
         (_("Freeze windows"), "changes:freeze_list"),
+        (_("Change settings"), "changes:settings"),
         (_("Change KPIs"), "changes:kpis"),
         (_("New change"), "changes:create"),
     )))

@@ -45,6 +45,8 @@ class ProblemSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
                                          allow_null=True, required=False)
     incidents = serializers.SlugRelatedField(slug_field="number", many=True, read_only=True)
+    # The linked change requests (set from the change); `change_numbers` holds external references.
+    changes = serializers.SlugRelatedField(slug_field="number", many=True, read_only=True)
     change_numbers = serializers.ListField(child=serializers.CharField(max_length=32), required=False,
                                            max_length=100)
     contributing_factors = serializers.ListField(child=serializers.CharField(max_length=500), required=False,
@@ -53,10 +55,10 @@ class ProblemSerializer(serializers.ModelSerializer):
     class Meta:
         model = Problem
         fields = ["id", "number", "url", "title", "description", "service", "cis", "category", "impact", "urgency",
-                  "priority", "owner_team", "owner", "incidents", "change_numbers", "status", "status_reason",
-                  "root_cause", "contributing_factors", "workaround", "workaround_published_at", "fix_description",
-                  "fix_published_at", "impact_summary", "resolved_at", "closed_at", "source", "created_at",
-                  "updated_at"]
+                  "priority", "owner_team", "owner", "incidents", "changes", "change_numbers", "status",
+                  "status_reason", "root_cause", "contributing_factors", "workaround", "workaround_published_at",
+                  "fix_description", "fix_published_at", "impact_summary", "resolved_at", "closed_at", "source",
+                  "created_at", "updated_at"]
         read_only_fields = ["number", "priority", "status", "status_reason", "workaround_published_at",
                             "fix_published_at", "resolved_at", "closed_at", "source", "created_at", "updated_at"]
 
@@ -91,7 +93,8 @@ class ProblemViewSet(RecordViewSet):
 
     queryset = Problem.objects.select_related("service", "category", "owner_team", "owner").prefetch_related(
         Prefetch("cis", queryset=ConfigurationItem.objects.only("id", "number")),
-        Prefetch("incidents", queryset=Incident.objects.only("id", "number")))
+        Prefetch("incidents", queryset=Incident.objects.only("id", "number")),
+        Prefetch("changes", queryset=Problem.changes.rel.related_model.objects.only("id", "number")))
     serializer_class = ProblemSerializer
     filterset_class = ProblemFilterSet
     search_fields = ["number", "title"]
@@ -170,11 +173,13 @@ class CountermeasureSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
                                          allow_null=True, required=False)
     overdue = serializers.SerializerMethodField()
+    changes = serializers.SlugRelatedField(slug_field="number", many=True, read_only=True)
 
     class Meta:
         model = Countermeasure
-        fields = ["id", "problem", "title", "description", "kind", "owner", "due_date", "change_number", "status",
-                  "status_reason", "completed_at", "overdue", "overdue_notified_at", "created_at", "updated_at"]
+        fields = ["id", "problem", "title", "description", "kind", "owner", "due_date", "changes", "change_number",
+                  "status", "status_reason", "completed_at", "overdue", "overdue_notified_at", "created_at",
+                  "updated_at"]
         read_only_fields = ["status", "status_reason", "completed_at", "overdue_notified_at", "created_at",
                             "updated_at"]
 
@@ -193,7 +198,8 @@ class CountermeasureViewSet(RecordViewSet):
     """Countermeasures of problems (`?problem=PRB-3`). Transitions: start, complete, cancel (reason),
     reopen (reason). Permissions follow the problem's owner team."""
 
-    queryset = Countermeasure.objects.select_related("problem", "owner")
+    queryset = Countermeasure.objects.select_related("problem", "owner").prefetch_related(
+        Prefetch("changes", queryset=Countermeasure.changes.rel.related_model.objects.only("id", "number")))
     serializer_class = CountermeasureSerializer
     filterset_class = CountermeasureFilterSet
     search_fields = ["title"]

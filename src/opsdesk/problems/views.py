@@ -122,10 +122,11 @@ class ProblemUI(RecordUI):
         Column("updated_at", gettext_lazy("Updated"), sort="updated_at"),
     ]
     detail_fields = ["description", "service", "cis", "category", "impact", "urgency", "priority", "owner_team",
-                     "owner", "change_numbers", "impact_summary", "root_cause", "contributing_factors", "workaround",
-                     "fix_description", "source", "status_reason", "resolved_at", "closed_at"]
-    OPTIONAL_ROWS = {"change_numbers", "impact_summary", "contributing_factors", "status_reason", "resolved_at",
-                     "closed_at", "workaround", "fix_description"}
+                     "owner", "linked_changes", "change_numbers", "impact_summary", "root_cause",
+                     "contributing_factors", "workaround", "fix_description", "source", "status_reason", "resolved_at",
+                     "closed_at"]
+    OPTIONAL_ROWS = {"linked_changes", "change_numbers", "impact_summary", "contributing_factors", "status_reason",
+                     "resolved_at", "closed_at", "workaround", "fix_description"}
 
     @classmethod
     def queryset(cls):
@@ -252,10 +253,18 @@ class ProblemUI(RecordUI):
 
     render_urgency.label = gettext_lazy("Urgency")
 
+    def render_linked_changes(self, problem):
+        """The change requests linked to the problem (changes.ChangeRequest.problems), newest first."""
+        changes = list(problem.changes.select_related(None).only("id", "number", "title", "status")
+                       .order_by("-id")[:LINKED_CHANGES_SHOWN])
+        return linked_changes_html(changes)
+
+    render_linked_changes.label = gettext_lazy("Changes")
+
     def render_change_numbers(self, problem):
         return ", ".join(problem.change_numbers or [])
 
-    render_change_numbers.label = gettext_lazy("Linked changes")
+    render_change_numbers.label = gettext_lazy("External change references")
 
     def render_contributing_factors(self, problem):
         factors = problem.contributing_factors or []
@@ -337,16 +346,29 @@ class ProblemUI(RecordUI):
         return {}
 
 
+LINKED_CHANGES_SHOWN = 50
+
+
+def linked_changes_html(changes) -> str:
+    """Linked change requests as links with their status: "CHG-4 Patch the proxies (Scheduled)"."""
+    return format_html_join(
+        ", ", '<a href="{}" class="linked-change" data-change="{}">{}</a> {} <span class="badge text-bg-light border '
+        'fw-normal">{}</span>', ((c.get_absolute_url(), c.number, c.number, c.title, c.get_status_display())
+                                 for c in changes))
+
+
 def countermeasures_context(problem, request, form=None) -> dict:
     today = timezone.localdate()
     user = request.user
     writable = problem.status not in services.READ_ONLY_STATES and can(user, "responder", problem)
     rows = []
-    for cm in selectors.countermeasures(problem):
+    countermeasures = selectors.countermeasures(problem)
+    prefetch_related_objects(countermeasures, "changes")  # the linked change requests, one query for all rows
+    for cm in countermeasures:
         transitions = [t for t in COUNTERMEASURE_WORKFLOW.available(cm)] if writable else []
         rows.append({"cm": cm, "style": CM_STATUS_STYLES.get(cm.status, "secondary"), "transitions": transitions,
                      "overdue": cm.status in ("planned", "in_progress") and cm.due_date is not None
-                     and cm.due_date < today})
+                     and cm.due_date < today, "changes": linked_changes_html(cm.changes.all())})
     return {"countermeasures": rows, "can_add_countermeasure": writable,
             "countermeasure_form": form or CountermeasureForm(auto_id="cm-%s")}
 
