@@ -260,6 +260,8 @@ def test_reminders_go_once_before_the_deadline_and_the_overdue_notice_once_after
     assert approvals.remind_approvals(now=at + datetime.timedelta(hours=1)) == 0  # once
     late = approval.due_at + datetime.timedelta(minutes=5)
     assert approvals.remind_approvals(now=late) == 1
+    approval.refresh_from_db()
+    assert approval.reminded_at == at and approval.overdue_notified_at == late
     overdue = OutboxEvent.objects.get(event_type="changerequest.approval_overdue")
     assert sorted(overdue.payload["recipients"]) == sorted([lead.pk, boss.pk])
     assert approvals.remind_approvals(now=late + datetime.timedelta(hours=2)) == 0
@@ -280,9 +282,10 @@ def test_the_reminder_sweep_makes_the_same_queries_for_1_or_50(team, count, djan
     changes = _due_changes(team, count)
     later = Approval.objects.filter(change__in=changes).first().due_at + datetime.timedelta(minutes=1)
     approvals.change_settings()
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert approvals.remind_approvals(now=later) == count
     assert Approval.objects.filter(change__in=changes, reminded_at__isnull=True).count() == 0
+    assert Approval.objects.filter(change__in=changes, overdue_notified_at__isnull=True).count() == 0
 
 
 def test_the_celery_task_runs_the_sweep(team):

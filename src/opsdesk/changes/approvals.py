@@ -382,9 +382,8 @@ def remind_approvals(now=None) -> int:
     """Remind approvers (and their active delegates) of pending approvals `approval_reminder_hours` before
     the deadline, once; past the deadline tell the owner team's managers, once.
 
-    `reminded_at` carries both marks: a reminder sent before the deadline leaves it earlier than `due_at`;
-    the overdue notice sets it at or after `due_at`. Rows are taken with SKIP LOCKED; the number of
-    queries does not depend on how many approvals are due."""
+    `reminded_at` and `overdue_notified_at` mark what was sent. Rows are taken with SKIP LOCKED; the
+    number of queries does not depend on how many approvals are due."""
     now = _now(now)
     lead = datetime.timedelta(hours=change_settings().approval_reminder_hours)
     actor = Actor.system("approval-reminders")
@@ -392,7 +391,7 @@ def remind_approvals(now=None) -> int:
         due = list(Approval.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(status="pending", change__status="approval")
                    .filter(Q(reminded_at__isnull=True, due_at__lte=now + lead)
-                           | Q(reminded_at__lt=F("due_at"), due_at__lte=now))
+                           | Q(overdue_notified_at__isnull=True, due_at__lte=now))
                    .select_related("change", "approver").order_by("due_at", "id")[:REMINDER_BATCH])
         if not due:
             return 0
@@ -410,13 +409,15 @@ def remind_approvals(now=None) -> int:
                     "stage": approval.stage_name, "approver": approval.approver.username,
                     "due_at": approval.due_at.isoformat(),
                     "recipients": [approval.approver_id, *delegates.get(approval.approver_id, [])]}))
-            if approval.due_at <= now and (change.pk, approval.stage_order) not in overdue_changes:
+            if (approval.due_at <= now and approval.overdue_notified_at is None
+                    and (change.pk, approval.stage_order) not in overdue_changes):
                 overdue_changes.add((change.pk, approval.stage_order))
                 recipients = people.responsible(None, change.owner_team_id, members=managers)
                 items.append(("changerequest.approval_overdue", change, {
                     "stage": approval.stage_name, "due_at": approval.due_at.isoformat(), "recipients": recipients}))
         events.emit_many(items, actor=actor)
-        Approval.objects.filter(pk__in=[a.pk for a in due]).update(reminded_at=now)
+        Approval.objects.filter(pk__in=[a.pk for a in due], reminded_at__isnull=True).update(reminded_at=now)
+        Approval.objects.filter(pk__in=[a.pk for a in due if a.due_at <= now]).update(overdue_notified_at=now)
     return len(due)
 
 

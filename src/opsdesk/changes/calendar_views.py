@@ -7,6 +7,7 @@ All of them read `schedule.entries()`; the filters are one form (services and te
 from __future__ import annotations
 
 import datetime
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -57,7 +58,7 @@ class CalendarFilterForm(forms.Form):
         from opsdesk.services.models import Service
 
         super().__init__(*args, **kwargs)
-        self.fields["service"].queryset = Service.objects.only("id", "name", "slug").order_by("name")
+        self.fields["service"].queryset = Service.objects.only("id", "number", "name", "slug").order_by("name")
         self.fields["team"].queryset = Team.objects.only("id", "name", "slug").order_by("name")
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("class", "form-select form-select-sm" if name not in ("date",)
@@ -97,9 +98,10 @@ class CalendarView(RoleView):
         view = form.cleaned_data.get("view") or "month"
         day = form.cleaned_data.get("date") or timezone.localdate()
         first, stop = schedule.period(view, day)
+        per_day = schedule.PER_DAY.get(view)
         found = schedule.entries(schedule.local_midnight(first), schedule.local_midnight(stop), user=request.user,
-                                 **form.filters())
-        days = schedule.lay_out(found, first, stop, month=day.month if view == "month" else None)
+                                 per_day=per_day, **form.filters())
+        days = schedule.lay_out(found, first, stop, month=day.month if view == "month" else None, per_day=per_day)
         filters = form.filter_query()
 
         def link(**values):
@@ -108,6 +110,11 @@ class CalendarView(RoleView):
             query = urlencode({"view": view, **values})
             return f"?{query}&{filters}" if filters else f"?{query}"
 
+        for d in days:
+            if d.more:  # "+N more": the list view of that day's month, at that day
+                query = urlencode({"view": "list", "date": d.date.isoformat()})
+                d.more_url = f"?{query}&{filters}#day-{d.date.isoformat()}" if filters else \
+                    f"?{query}#day-{d.date.isoformat()}"
         today = timezone.localdate()
         context = {
             "form": form, "view": view, "day": day, "first": first, "last": stop - datetime.timedelta(days=1),
@@ -121,7 +128,7 @@ class CalendarView(RoleView):
             "ical_url": reverse("changes:calendar_ics") + (f"?{filters}" if filters else ""),
             "legend": schedule.LEGEND, "tz_name": timezone.get_current_timezone_name(),
             "weekday_names": [days[i].date for i in range(7)] if days else [],
-            "max_changes": schedule.MAX_CHANGES,
+            "max_changes": schedule.MAX_COUNTED if per_day else schedule.MAX_CHANGES,
         }
         return render(request, "changes/calendar_page.html", context)
 

@@ -295,7 +295,8 @@ class Approval(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     comment = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    reminded_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)  # the reminder before the deadline was sent
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)  # the owner team was told it is overdue
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

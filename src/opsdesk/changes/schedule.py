@@ -20,6 +20,8 @@ from .workflows import CHANGE_PLANNED_STATES
 MAX_CHANGES = 500
 MAX_FEED_CHANGES = 5000
 MAX_WINDOWS = 200
+# The grids show at most this many changes a day, then "+N more" (a link to the list of that month).
+PER_DAY = {"month": 4, "week": 12}
 # The longest period one read may cover (a feed of a year and some).
 MAX_DAYS = 400
 
@@ -38,6 +40,8 @@ class Schedule:
     freezes: list = field(default_factory=list)
     maintenance: list = field(default_factory=list)
     truncated: bool = False  # more changes overlap the period than were read
+    # With per_day: how many changes touch each local day (shown or not).
+    day_counts: dict = field(default_factory=dict)
 
 
 def _ids(values) -> list[int]:
@@ -45,11 +49,15 @@ def _ids(values) -> list[int]:
 
 
 def entries(start: datetime.datetime, end: datetime.datetime, *, user, services=None, teams=None, risks=None,
-            types=None, limit: int = MAX_CHANGES) -> Schedule:
+            types=None, limit: int = MAX_CHANGES, per_day: int | None = None) -> Schedule:
     """What holds the period [start, end): the changes in a planned state and the closed ones whose planned
     window overlaps it (ordered by start, at most `limit`), the active freeze windows and the maintenance
     windows not cancelled. Filters narrow the changes (services, owner teams, risk levels, types) and the
-    windows (services: the windows on them and those on every service). Five queries."""
+    windows (services: the windows on them and those on every service). Five queries.
+
+    With `per_day` (the month and week grids): every matching change is counted per local day
+    (`day_counts`), but only the first `per_day` changes of each day are read in full, so a busy month
+    costs the same to show as a quiet one. Six queries."""
     from opsdesk.alerts.models import MaintenanceWindow
     from opsdesk.services.models import Service
 
@@ -70,9 +78,13 @@ def entries(start: datetime.datetime, end: datetime.datetime, *, user, services=
         changes = changes.filter(risk_level__in=list(risks))
     if types:
         changes = changes.filter(change_type__in=list(types))
-    rows = list(changes.order_by("planned_start", "id")[: limit + 1])
-    schedule.truncated = len(rows) > limit
-    schedule.changes = rows[:limit]
+    changes = changes.order_by("planned_start", "id")
+    if per_day is None:
+        rows = list(changes[: limit + 1])
+        schedule.truncated = len(rows) > limit
+        schedule.changes = rows[:limit]
+    else:
+        _first_per_day(schedule, changes, per_day)
 
     def names():
         return Prefetch("services", queryset=Service.objects.only("id", "name", "slug").order_by("name"))
@@ -92,6 +104,35 @@ def entries(start: datetime.datetime, end: datetime.datetime, *, user, services=
     schedule.maintenance = list(maintenance.only("id", "title", "starts_at", "ends_at")
                                 .prefetch_related(names()).order_by("starts_at", "id")[:MAX_WINDOWS])
     return schedule
+
+
+# The grids count at most this many changes of one period (a month of a very busy organisation holds a few
+# thousand; the count is two timestamps per change).
+MAX_COUNTED = 20_000
+
+
+def _first_per_day(schedule: Schedule, changes, per_day: int) -> None:
+    """Count the changes per local day from their windows alone, then read in full only the first
+    `per_day` of each day (by start): the ones the grid shows."""
+    counts: dict[datetime.date, int] = {}
+    wanted: list[int] = []
+    seen: set[int] = set()
+    windows = changes.values_list("id", "planned_start", "planned_end")[: MAX_COUNTED + 1]
+    for index, (pk, starts, ends) in enumerate(windows.iterator(chunk_size=5000)):
+        if index == MAX_COUNTED:
+            schedule.truncated = True
+            break
+        day, last = _local_days(max(starts, schedule.start), min(ends, schedule.end))
+        while day <= last:
+            counts[day] = counts.get(day, 0) + 1
+            if counts[day] <= per_day and pk not in seen:
+                seen.add(pk)
+                wanted.append(pk)
+            day += datetime.timedelta(days=1)
+    schedule.day_counts = counts
+    by_id = {c.pk: c for c in changes.model.objects.filter(pk__in=wanted).select_related("owner_team")
+             .only(*CHANGE_COLUMNS)} if wanted else {}
+    schedule.changes = [by_id[pk] for pk in wanted if pk in by_id]
 
 
 # --- periods and layout (local time of the viewer: the time zone the middleware activated) ----------------
@@ -170,6 +211,11 @@ class Day:
     today: bool
     changes: list = field(default_factory=list)
     windows: list = field(default_factory=list)  # freezes and maintenance
+    total: int = 0  # changes touching the day, shown or not (grids with a per-day cap)
+
+    @property
+    def more(self) -> int:
+        return max(0, self.total - len(self.changes))
 
     @property
     def empty(self) -> bool:
@@ -177,9 +223,10 @@ class Day:
 
 
 def lay_out(schedule: Schedule, first: datetime.date, stop: datetime.date, *,
-            month: int | None = None) -> list[Day]:
+            month: int | None = None, per_day: int | None = None) -> list[Day]:
     """One Day per date in [first, stop), each with the items that touch it (a change spanning three days
-    is on each of them), changes by start time."""
+    is on each of them), changes by start time; with `per_day`, at most that many changes a day and
+    `Day.more` saying how many are not shown."""
     today = timezone.localdate()
     days = {first + datetime.timedelta(days=n): None for n in range((stop - first).days)}
     for date in days:
@@ -199,6 +246,11 @@ def lay_out(schedule: Schedule, first: datetime.date, stop: datetime.date, *,
         place("freeze", freeze, freeze.starts_at, freeze.ends_at)
     for window in schedule.maintenance:
         place("maintenance", window, window.starts_at, window.ends_at)
+    if per_day is not None:
+        for day in days.values():
+            day.changes.sort(key=lambda e: (e.record.planned_start, e.record.pk))
+            day.total = max(schedule.day_counts.get(day.date, 0), len(day.changes))
+            day.changes = day.changes[:per_day]
     return list(days.values())
 
 
