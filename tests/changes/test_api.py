@@ -230,3 +230,30 @@ def test_the_catalog_is_read_only(api, users):
     assert all(t["change_type"] == "standard" for t in body["results"])
     assert api(users["admin"]).post("/api/v1/changes/templates/", {"slug": "x", "name": "x"},
                                     format="json").status_code == 405
+
+
+@pytest.mark.parametrize("name", ["services", "cis", "incidents", "problems"])
+def test_related_lists_are_capped_with_the_field_named_and_nothing_written(api, team, name,
+                                                                            django_assert_max_num_queries):
+    client = api(team_responder(team))
+    too_many = [f"item-{n}" for n in range(services.MAX_LINKED + 1)]
+    count = ChangeRequest.objects.count()
+    with django_assert_max_num_queries(15):  # refused on the count, not after a lookup per item
+        response = client.post(URL, payload(team, **{name: too_many}), format="json")
+    assert response.status_code == 400
+    assert f"At most {services.MAX_LINKED}" in str(response.json()["error"]["fields"][name])
+    assert ChangeRequest.objects.count() == count
+    change = make_change(owner_team=team, title="Before")
+    response = client.patch(f"{URL}{change.pk}/", {name: too_many, "title": "After"}, format="json")
+    assert response.status_code == 400 and name in response.json()["error"]["fields"]
+    change.refresh_from_db()
+    assert change.title == "Before"
+
+
+def test_the_plan_is_capped_at_max_steps(api, team):
+    client = api(team_responder(team))
+    steps = [{"kind": "implementation", "action": f"Step {n}"} for n in range(services.MAX_STEPS + 1)]
+    count = ChangeRequest.objects.count()
+    response = client.post(URL, payload(team, steps=steps), format="json")
+    assert response.status_code == 400 and "steps" in response.json()["error"]["fields"]
+    assert ChangeRequest.objects.count() == count

@@ -171,3 +171,19 @@ def test_policies_list_query_count_is_pinned(api, users, django_assert_max_num_q
     client = api(users["viewer"])
     with django_assert_max_num_queries(7):
         assert client.get(f"{BASE}/approval-policies/").status_code == 200
+
+
+def test_a_manager_may_not_name_themselves_delegate_nor_set_delegations_outside_their_teams(api, team, users):
+    worker = member(team, "worker", "responder")
+    lead = member(team, "lead")
+    now = timezone.now()
+    period = {"starts_at": now.isoformat(), "ends_at": (now + datetime.timedelta(days=1)).isoformat()}
+    themselves = api(lead).post(f"{BASE}/delegations/", {"user": "worker", "delegate": "lead", **period},
+                                format="json")
+    assert themselves.status_code == 403
+    outside = api(users["manager"]).post(f"{BASE}/delegations/", {"user": "worker", "delegate": "viewer", **period},
+                                         format="json")  # a global manager, not a manager of the worker's team
+    assert outside.status_code == 403
+    assert not ApprovalDelegation.objects.exists()
+    own = api(worker).post(f"{BASE}/delegations/", {"delegate": "lead", **period}, format="json")
+    assert own.status_code == 201 and own.json()["user"] == "worker" and own.json()["delegate"] == "lead"

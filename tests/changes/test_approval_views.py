@@ -163,3 +163,14 @@ def test_the_change_page_shows_the_panel_and_approving_from_it_comes_back(client
     assert ChangeRequest.objects.get(pk=change.pk).status == "scheduled"
     client.force_login(setup["requester"])
     assert 'id="approval-decide"' not in client.get(f"/changes/{change.pk}/").content.decode()
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("/changes/approvals/", "/changes/approvals/"), ("https://evil.example/x", "/back/"),
+    ("//evil.example/x", "/back/"), ("javascript:alert(1)", "/back/"), ("", "/back/")])
+def test_one_safe_next_for_the_change_pages_keeps_redirects_on_this_site(rf, target, expected):
+    from opsdesk.changes import approval_views, review_views
+
+    assert review_views.safe_next is approval_views.safe_next  # one copy
+    request = rf.post("/changes/1/approval/decide/", {"next": target})
+    assert approval_views.safe_next(request, "/back/") == expected

@@ -412,3 +412,57 @@ def test_the_reminder_sweep_skips_approvals_another_worker_holds():
         thread.join(30)
     assert outcome == {"value": 0}
     assert approvals.remind_approvals(now=later) == 1
+
+
+# --- review findings: quorum, implementer, delegations -------------------------------------------------------
+
+def test_a_stage_that_cannot_reach_its_quorum_is_refused_with_the_numbers_and_nothing_is_written(team):
+    policy("three", [{"name": "Board", "min_role": "manager", "quorum": "n_of_m", "required": 3}])
+    member(team, "ann")
+    member(team, "bob")
+    requester = member(team, "req")  # a manager too, but never their own approver: two remain, three needed
+    change = change_in(team, requester=requester)
+    audit_rows = AuditEntry.objects.count()
+    with pytest.raises(TransitionNotAllowed) as error:
+        to_approval(change)
+    text = str(error.value)
+    assert "Board" in text and "3" in text and "2" in text
+    change.refresh_from_db()
+    assert change.status == "assessment" and change.approval_policy is None
+    assert not Approval.objects.exists() and AuditEntry.objects.count() == audit_rows
+
+
+def test_the_implementer_is_never_an_approver_of_the_change(team):
+    lead = member(team, "lead")
+    implementer = member(team, "impl")  # a manager of the team, implementing the change
+    change = to_approval(change_in(team, implementer=implementer))
+    assert list(change.approvals.values_list("approver__username", flat=True)) == ["lead"]
+    with pytest.raises(PermissionDenied):
+        approvals.decide_for_change(change, actor=act(implementer), decision="approved")
+    # Not as a delegate either.
+    approvals.create_delegation(actor=act(lead), user=lead, delegate=implementer, starts_at=timezone.now(),
+                                ends_at=timezone.now() + datetime.timedelta(days=1))
+    assert not approvals.pending_for(implementer, change).exists()
+    with pytest.raises(PermissionDenied):
+        approvals.decide(Approval.objects.get(change=change), actor=act(implementer), decision="approved")
+    assert ChangeRequest.objects.get(pk=change.pk).status == "approval"
+
+
+def test_a_manager_cannot_make_themselves_delegate_nor_delegate_outside_their_teams(team):
+    worker = member(team, "worker", "responder")
+    lead = member(team, "lead")
+    deputy = UserFactory(username="deputy")
+    other_lead = member(TeamFactory(slug="net", name="Network"), "netlead")
+    global_manager = UserFactory(username="gm", role="manager")
+    now = timezone.now()
+    window = {"starts_at": now, "ends_at": now + datetime.timedelta(days=1)}
+    with pytest.raises(PermissionDenied):  # approving in the worker's name
+        approvals.create_delegation(actor=act(lead), user=worker, delegate=lead, **window)
+    with pytest.raises(PermissionDenied):  # a manager of another team
+        approvals.create_delegation(actor=act(other_lead), user=worker, delegate=deputy, **window)
+    with pytest.raises(PermissionDenied):  # a global manager who manages no team of the worker's
+        approvals.create_delegation(actor=act(global_manager), user=worker, delegate=deputy, **window)
+    assert not ApprovalDelegation.objects.exists()
+    # The worker's own delegation to the lead, and the lead's delegation for the worker to someone else, work.
+    assert approvals.create_delegation(actor=act(worker), user=worker, delegate=lead, **window).delegate == lead
+    assert approvals.create_delegation(actor=act(lead), user=worker, delegate=deputy, **window).delegate == deputy

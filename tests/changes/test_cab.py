@@ -238,3 +238,40 @@ def test_api_list_query_count(api, users, count, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         response = client.get(f"{BASE}/cab-meetings/")
     assert response.json()["count"] == count
+
+
+# --- review finding: minutes are edited by a manager or an attendee, with a trace -------------------------
+
+def test_minutes_edits_keep_before_and_after_in_the_change_log(board):
+    from opsdesk.core.models import AuditEntry
+
+    meeting = cab.save_minutes(board["meeting"], actor=act(board["gm1"]), text="# First version")
+    cab.save_minutes(meeting, actor=act(board["gm2"]), text="# Rewritten")
+    entries = list(AuditEntry.objects.filter(object_id=str(meeting.pk), action="minutes").order_by("id"))
+    assert [e.changes["minutes"] for e in entries] == [["", "# First version"], ["# First version", "# Rewritten"]]
+
+
+def test_only_a_manager_or_an_attendee_edits_the_minutes(client, api, board, users):
+    from django.core.exceptions import PermissionDenied
+
+    from opsdesk.core.models import AuditEntry
+
+    meeting = board["meeting"]
+    attendee = UserFactory(username="scribe", role="viewer")
+    meeting.attendees.add(attendee)
+    outsider = users["responder"]  # neither a manager nor an attendee
+    minutes_rows = AuditEntry.objects.filter(object_id=str(meeting.pk), action="minutes")
+    with pytest.raises(PermissionDenied):
+        cab.save_minutes(meeting, actor=act(outsider), text="# Mine now")
+    client.force_login(outsider)
+    assert client.post(f"/changes/cab/{meeting.pk}/minutes/", {"minutes": "# Mine now"}).status_code == 403
+    assert "<fieldset disabled>" in client.get(f"/changes/cab/{meeting.pk}/minutes/").content.decode()
+    refused = api(outsider).put(f"{BASE}/cab-meetings/{meeting.pk}/minutes/", {"minutes": "# Mine"}, format="json")
+    assert refused.status_code == 403
+    assert CABMeeting.objects.get(pk=meeting.pk).minutes == "" and not minutes_rows.exists()
+    client.force_login(attendee)
+    assert client.post(f"/changes/cab/{meeting.pk}/minutes/", {"minutes": "# Taken by the scribe"}).status_code == 302
+    assert CABMeeting.objects.get(pk=meeting.pk).minutes == "# Taken by the scribe"
+    saved = api(users["manager"]).put(f"{BASE}/cab-meetings/{meeting.pk}/minutes/", {"minutes": "# M"},
+                                      format="json")
+    assert saved.status_code == 200 and saved.json() == {"minutes": "# M"}

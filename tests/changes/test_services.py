@@ -316,3 +316,99 @@ def test_changes_are_found_by_the_search_index(team):
     change = planned(owner_team=team, title="Rotate the kerberos keytab", reason="Annual rotation")
     hits = search.query("kerberos", kinds=["change"])
     assert [h.number for h in hits] == [change.number]
+
+
+# --- review findings: re-assessment before approval, standard approval, list caps ------------------------
+
+def _tier_1_ci():
+    """db-01 <- app-01 (runs on) -> supports Payments (tier 1): a change on db-01 is at least high risk."""
+    from tests.cmdb.factories import relate
+    from tests.services.factories import ServiceFactory
+
+    payments = ServiceFactory(name="Payments", tier=1, criticality="critical")
+    db = CIFactory(name="db-01")
+    relate(CIFactory(name="app-01", services=[payments]), "runs-on", db)
+    return db
+
+
+def _in_assessment(team, **fields):
+    from tests.changes.approval_factories import member
+
+    member(team, "lead")  # the team lead approves
+    change = submit(planned(owner_team=team, **fields))
+    return services.transition_change(change, "start_assessment", actor=FACTORY_ACTOR)
+
+
+def test_request_approval_assesses_again_and_the_policy_follows_the_fresh_risk(team):
+    change = _in_assessment(team)
+    assert change.risk_level in ("low", "medium")
+    # Edited during the assessment: the impact of the new CI reaches a tier-1 service.
+    services.update_change(change, actor=FACTORY_ACTOR, data={"cis": [_tier_1_ci()]})
+    change = services.transition_change(change, "request_approval", actor=FACTORY_ACTOR)
+    assert change.status == "approval" and change.risk_level == "high"
+    assert change.approval_policy.slug == "high"  # team lead, then CAB; not the low-risk policy
+    assert list(change.approval_policy.stages.order_by("order").values_list("name", flat=True)) == ["Team lead",
+                                                                                                      "CAB"]
+    assert "cmdb_impact" in {f["key"] for f in change.risk_factors if f["points"]}
+
+
+def test_request_approval_refuses_collisions_not_acknowledged_at_submission(team):
+    ci = CIFactory()
+    start, end = window()
+    change = _in_assessment(team, cis=[ci], planned_start=start, planned_end=end)
+    assert change.collisions == []
+    other = submit(planned(owner_team=team, cis=[ci], planned_start=start, planned_end=end),
+                   acknowledge_collisions=True)  # appeared after our submission
+    before = audit_count(change)
+    with pytest.raises(ValidationError) as error:
+        services.transition_change(change, "request_approval", actor=FACTORY_ACTOR)
+    assert other.number in " ".join(error.value.message_dict["collisions"])
+    change.refresh_from_db()
+    assert change.status == "assessment" and change.collisions == [] and audit_count(change) == before
+    user = UserFactory(role="responder")
+    change = services.transition_change(change, "request_approval", actor=Actor.for_user(user),
+                                        data={"acknowledge_collisions": "1"})
+    assert change.status == "approval"
+    assert [c["change_id"] for c in change.collisions] == [other.pk]
+    assert change.collisions_acknowledged_by == user and change.collisions_acknowledged_at is not None
+
+
+def test_collisions_acknowledged_at_submission_are_not_asked_again(team):
+    ci = CIFactory()
+    start, end = window()
+    other = submit(planned(owner_team=team, cis=[ci], planned_start=start, planned_end=end))
+    change = submit(planned(owner_team=team, cis=[ci], planned_start=start, planned_end=end),
+                    acknowledge_collisions=True)
+    from tests.changes.approval_factories import member
+
+    member(team, "lead")
+    change = services.transition_change(change, "start_assessment", actor=FACTORY_ACTOR)
+    change = services.transition_change(change, "request_approval", actor=FACTORY_ACTOR)
+    assert change.status == "approval" and [c["change_id"] for c in change.collisions] == [other.pk]
+
+
+def test_a_standard_change_is_approved_by_its_template_when_scheduled(team):
+    template = ChangeTemplate.objects.get(slug="add-dns-record")
+    change = submit(make_change(owner_team=team, change_type="standard", template=template))
+    assert change.status == "scheduled"
+    assert change.approved_at is not None and change.approved_at >= change.submitted_at
+    entry = AuditEntry.objects.get(object_id=change.pk, content_type__model="changerequest",
+                                   action="schedule_standard")
+    assert "approved_at" in entry.changes
+
+
+@pytest.mark.parametrize("name", ["services", "cis", "incidents", "problems", "countermeasures", "tags"])
+def test_the_service_caps_the_linked_lists_and_writes_nothing(team, name):
+    too_many = [object()] * (services.MAX_LINKED + 1)  # refused on the count, before anything is looked up
+    count = ChangeRequest.objects.count()
+    with pytest.raises(ValidationError) as error:
+        make_change(owner_team=team, **{name: too_many})
+    assert name in error.value.message_dict
+    assert ChangeRequest.objects.count() == count
+    change = make_change(owner_team=team)
+    before = audit_count(change)
+    with pytest.raises(ValidationError) as error:
+        services.update_change(change, actor=FACTORY_ACTOR, data={name: too_many, "title": "Changed"})
+    assert name in error.value.message_dict
+    change.refresh_from_db()
+    assert change.title != "Changed" and audit_count(change) == before

@@ -241,3 +241,29 @@ def test_the_complete_dialog_offers_the_outcomes(client, users, team):
                 {"outcome": "successful", "outcome_notes": "Went well"})
     change.refresh_from_db()
     assert change.status == "review" and change.outcome_notes == "Went well"
+
+
+def test_the_request_approval_dialog_lists_new_collisions_with_a_required_checkbox(client, users, team):
+    from tests.changes.approval_factories import member
+
+    member(team, "lead")
+    login(client, users["manager"])
+    ci = CIFactory()
+    start, end = window()
+    change = submit(planned(owner_team=team, cis=[ci], planned_start=start, planned_end=end))
+    change = services.transition_change(change, "start_assessment", actor=FACTORY_ACTOR)
+    page = reverse("changes:detail", args=[change.pk])
+    assert 'id="approval-collisions"' not in client.get(page).content.decode()
+    other = submit(planned(owner_team=team, cis=[ci], planned_start=start, planned_end=end),
+                   acknowledge_collisions=True)
+    content = client.get(page).content.decode()
+    assert 'id="approval-collisions"' in content and other.number in content
+    assert 'id="acknowledge-approval-collisions"' in content
+    assert 'data-bs-target="#transition-request_approval"' in content
+    url = reverse("changes:transition", args=[change.pk, "request_approval"])
+    client.post(url)
+    change.refresh_from_db()
+    assert change.status == "assessment"
+    client.post(url, {"acknowledge_collisions": "1"})
+    change.refresh_from_db()
+    assert change.status == "approval" and change.collisions_acknowledged_by == users["manager"]

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -114,6 +115,20 @@ class ChangeSerializer(serializers.ModelSerializer):
         """The transitions the caller may take now (state, type and role)."""
         request = self.context.get("request")
         return [t.name for t in services.available_transitions(change, getattr(request, "user", None))]
+
+    def to_internal_value(self, data):
+        # Bounded before any lookup: each item of a related list costs a query (CONVENTIONS §6).
+        too_many = {}
+        for name in services.LINKED_FIELDS:
+            field = self.fields.get(name)
+            if field is None or field.read_only:
+                continue
+            value = field.get_value(data)
+            if isinstance(value, list | tuple) and len(value) > services.MAX_LINKED:
+                too_many[name] = [_("At most %(n)s items.") % {"n": services.MAX_LINKED}]
+        if too_many:
+            raise serializers.ValidationError(too_many)
+        return super().to_internal_value(data)
 
     def validate(self, attrs):
         if self.instance is None and not attrs.get("title") and not attrs.get("template"):

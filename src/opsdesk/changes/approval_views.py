@@ -68,20 +68,22 @@ class DelegationForm(forms.Form):
         super().__init__(*args, **kwargs)
         users = get_user_model().objects.filter(is_active=True).order_by("username")
         self.fields["delegate"].queryset = users
-        if has_role(actor_user, "manager"):
+        # The same rule as approvals.may_manage_delegations_of: oneself, or members of the teams one manages.
+        if has_role(actor_user, "admin"):
             self.fields["user"].queryset = users
         else:
-            managed = [team_id for team_id, role in actor_user.memberships.values_list("team_id", "role")
-                       if role in ("manager", "admin")]
+            managed = approvals.managed_team_ids(actor_user)
             self.fields["user"].queryset = users.filter(Q(pk=actor_user.pk) | Q(memberships__team_id__in=managed)
                                                         ).distinct()
         self.fields["user"].initial = actor_user.pk
 
 
-def _safe_next(request, fallback: str) -> str:
+def safe_next(request, fallback: str) -> str:
+    """The posted `next` when it is a path on this site (never another host or scheme), else `fallback`.
+    The one copy for the change pages (review_views uses it too)."""
     target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                   require_https=request.is_secure()):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                                  require_https=request.is_secure()):
         return target
     return fallback
 
@@ -119,7 +121,7 @@ class ApprovalDecideView(RoleView):
     def post(self, request, pk):
         change = get_object_or_404(ChangeRequest, pk=pk)
         form = DecisionForm(request.POST)
-        back = _safe_next(request, change_url(change) or reverse("changes:approval_inbox"))
+        back = safe_next(request, change_url(change) or reverse("changes:approval_inbox"))
         if form.is_valid():
             try:
                 approvals.decide_for_change(change, actor=self.actor(), decision=form.cleaned_data["decision"],

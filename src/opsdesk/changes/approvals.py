@@ -12,8 +12,9 @@ Contract (other parts call these):
   pending approval on the change's current stage.
 - create_delegation(...), end_delegation(...), remind_approvals(now=None) -> int, eligible_approvers(change, stage).
 
-Rules that hold whoever asks: nobody approves their own change (the requester and the creator are never
-made approvers and can never decide, also not as a delegate); each decision is signed by the acting user
+Rules that hold whoever asks: nobody approves their own change (the requester, the creator and the
+implementer are never made approvers and can never decide, also not as a delegate); a stage opens only when
+it can reach its quorum (409 otherwise, nothing written); each decision is signed by the acting user
 (a delegate's decision is recorded as theirs, "for <approver> (delegation)"); one person counts once per
 stage (a delegate who already decided a row of the stage cannot decide a second one).
 """
@@ -76,7 +77,8 @@ def delegators_of(user, now=None) -> list[int]:
 
 
 def _own_change_ids(change) -> set[int]:
-    return {pk for pk in (change.requester_id, change.created_by_id) if pk is not None}
+    """Who may never approve the change: its requester, its creator and its implementer."""
+    return {pk for pk in (change.requester_id, change.created_by_id, change.implementer_id) if pk is not None}
 
 
 # --- policies ------------------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def policy_for(change) -> ApprovalPolicy | None:
 def eligible_approvers(change, stage: ApprovalStage) -> list:
     """Active members of the stage's team (no team: the change's owner team) whose role there (their team
     role or their global role, the higher) is at least `min_role`; for a CAB stage without a team also every
-    user whose global role is at least `min_role`. Never the requester or the creator of the change."""
+    user whose global role is at least `min_role`. Never the requester, the creator or the implementer."""
     from opsdesk.accounts.models import Membership
 
     roles = roles_at_least(stage.min_role)
@@ -115,7 +117,8 @@ def _stage_needs(stage_quorum: str, required: int, total: int) -> int:
     if stage_quorum == "all":
         return total
     if stage_quorum == "n_of_m":
-        return max(1, min(required, total))
+        # Never fewer than required: a stage that cannot reach its quorum is refused when it opens.
+        return max(1, required)
     return 1
 
 
@@ -150,6 +153,13 @@ def _open_stage(change: ChangeRequest, stage: ApprovalStage, *, actor: Actor) ->
             _("Nobody can approve %(change)s at the stage “%(stage)s”: no active user other than the requester "
               "holds the role %(role)s there. Add an approver to the team or change the approval policy.")
             % {"change": change.number, "stage": stage.name, "role": stage.min_role})
+    if stage.quorum == "n_of_m" and len(approvers) < stage.required:
+        raise TransitionNotAllowed(
+            _("%(change)s cannot reach the quorum of the stage “%(stage)s”: it needs %(required)s approvals and "
+              "%(count)s eligible approver(s) hold the role %(role)s there (the requester, the creator and the "
+              "implementer never approve). Add approvers to the team or change the approval policy.")
+            % {"change": change.number, "stage": stage.name, "required": stage.required, "count": len(approvers),
+               "role": stage.min_role})
     due_at = timezone.now() + datetime.timedelta(hours=change_settings().approval_deadline_hours)
     rows = Approval.objects.bulk_create([
         Approval(change=change, stage_order=stage.order, stage_name=stage.name, approver=user, due_at=due_at)
@@ -225,8 +235,8 @@ def decide(approval: Approval, *, actor: Actor, decision: str, comment: str = ""
         change = ChangeRequest.objects.select_for_update().get(pk=approval.change_id)
         approval = Approval.objects.select_for_update().select_related("approver").get(pk=approval.pk)
         if user.pk in _own_change_ids(change):
-            raise PermissionDenied(_("Nobody approves their own change: you requested %(change)s.")
-                                   % {"change": change.number})
+            raise PermissionDenied(_("Nobody approves their own change: you requested, created or implement "
+                                     "%(change)s.") % {"change": change.number})
         delegated = user.pk != approval.approver_id
         if delegated and not active_delegations().filter(user_id=approval.approver_id, delegate=user).exists():
             raise PermissionDenied(_("Only %(approver)s, or their delegate while a delegation is active, may decide "
@@ -283,7 +293,7 @@ def pending_for(user, change=None, now=None):
     if change is not None:
         query = query.filter(change=change)
     return query.filter(Q(approver=user) | Q(approver_id__in=delegators_of(user, now))).exclude(
-        Q(change__requester=user) | Q(change__created_by=user))
+        Q(change__requester=user) | Q(change__created_by=user) | Q(change__implementer=user))
 
 
 def decide_for_change(change, *, actor: Actor, decision: str, comment: str = "") -> Approval:
@@ -295,8 +305,8 @@ def decide_for_change(change, *, actor: Actor, decision: str, comment: str = "")
         raise PermissionDenied(_("An approval is decided by a person, not by a system job."))
     change = ChangeRequest.objects.get(pk=change.pk)
     if user.pk in _own_change_ids(change):
-        raise PermissionDenied(_("Nobody approves their own change: you requested %(change)s.")
-                               % {"change": change.number})
+        raise PermissionDenied(_("Nobody approves their own change: you requested, created or implement "
+                                 "%(change)s.") % {"change": change.number})
     if change.status != "approval":
         raise TransitionNotAllowed(_("%(change)s is not awaiting approval (it is %(state)s).")
                                    % {"change": change.number, "state": change.get_status_display().lower()})
@@ -323,14 +333,23 @@ def can_decide(user, approval: Approval, delegators: set[int] | None = None) -> 
 
 # --- delegations --------------------------------------------------------------------------------------
 
+def managed_team_ids(actor_user) -> list[int]:
+    """The teams `actor_user` manages: those where their membership's role is manager or admin (a global
+    manager role alone manages no particular team)."""
+    if actor_user is None or not actor_user.pk:
+        return []
+    return list(actor_user.memberships.filter(role__in=roles_at_least("manager")).values_list("team_id", flat=True))
+
+
 def may_manage_delegations_of(actor_user, user) -> bool:
-    """A user sets their own delegations; a manager sets them for members of a team they manage."""
+    """A user sets their own delegations; a manager sets them for members of a team they manage (an admin for
+    anyone)."""
     if actor_user is None:
         return False
-    if actor_user.pk == user.pk or has_role(actor_user, "manager"):
+    if actor_user.pk == user.pk or has_role(actor_user, "admin"):
         return True
-    team_ids = list(user.memberships.values_list("team_id", flat=True))
-    return any(has_role(actor_user, "manager", team_id) for team_id in team_ids)
+    managed = managed_team_ids(actor_user)
+    return bool(managed) and user.memberships.filter(team_id__in=managed).exists()
 
 
 def create_delegation(*, actor: Actor, user, delegate, starts_at, ends_at, reason: str = "") -> ApprovalDelegation:
@@ -358,6 +377,10 @@ def create_delegation(*, actor: Actor, user, delegate, starts_at, ends_at, reaso
     if actor.kind != "system" and not may_manage_delegations_of(actor.user, user):
         raise PermissionDenied(_("You may delegate your own approvals; managers may set a delegation for their "
                                  "team's members."))
+    if actor.kind != "system" and actor.user_id != user.pk and actor.user_id == delegate.pk:
+        # Otherwise a manager could name themselves delegate and approve in someone else's name.
+        raise PermissionDenied(_("You may not make yourself the delegate of someone else's approvals; %(user)s "
+                                 "names their own delegate, or another manager sets it.") % {"user": user.username})
     return records.create_record(ApprovalDelegation, actor=actor, fields={
         "user": user, "delegate": delegate, "starts_at": starts_at, "ends_at": ends_at, "reason": reason or ""})
 

@@ -246,12 +246,23 @@ def generate_minutes(meeting: CABMeeting) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def may_edit_minutes(user, meeting: CABMeeting) -> bool:
+    """A manager, or an attendee of the meeting."""
+    if user is None or not user.is_authenticated:
+        return False
+    return has_role(user, "manager") or meeting.attendees.filter(pk=user.pk).exists()
+
+
 def save_minutes(meeting: CABMeeting, *, actor: Actor, text: str) -> CABMeeting:
+    """Save the minutes; the change log keeps the text before and after, so no version is lost."""
     text = text or ""
     if len(text) > MAX_MINUTES:
         raise ValidationError({"minutes": _("The minutes are limited to %(n)s characters.") % {"n": MAX_MINUTES}})
     with transaction.atomic():
         meeting = CABMeeting.objects.select_for_update().get(pk=meeting.pk)
+        if actor.kind != "system" and not may_edit_minutes(actor.user, meeting):
+            raise PermissionDenied(_("Only a manager or an attendee of %(m)s may edit its minutes.")
+                                   % {"m": meeting.number})
         if meeting.status == "cancelled":
             raise TransitionNotAllowed(_("%(m)s is cancelled and read-only.") % {"m": meeting.number})
         before = meeting.minutes
@@ -259,5 +270,5 @@ def save_minutes(meeting: CABMeeting, *, actor: Actor, text: str) -> CABMeeting:
         meeting.updated_by = actor.user
         meeting.save(update_fields=["minutes", "updated_by", "updated_at"])
         if before != text:
-            audit.record(meeting, actor=actor, action="minutes", changes={"minutes": [len(before), len(text)]})
+            audit.record(meeting, actor=actor, action="minutes", changes={"minutes": [before, text]})
     return meeting

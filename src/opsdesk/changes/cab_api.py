@@ -6,7 +6,7 @@
 - POST cab-meetings/<id>/items/<item_id>/decide/       {"decision": approved|rejected|deferred, "notes"}: an
        approval or rejection is the acting member's OWN approval of the change's current stage (403 otherwise)
 - GET  cab-meetings/<id>/minutes.md                    the minutes (saved text, else generated) as Markdown
-- PUT  cab-meetings/<id>/minutes/                      {"minutes": "..."} (responder)
+- PUT  cab-meetings/<id>/minutes/                      {"minutes": "..."} (a manager or an attendee)
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class CABMeetingViewSet(RecordViewSet):
     create_service = staticmethod(cab.create_meeting)
     update_service = staticmethod(cab.update_meeting)
     transition_service = staticmethod(cab.transition_meeting)
-    action_roles = {"generate_agenda": "responder", "decide": "viewer", "minutes": "responder"}
+    action_roles = {"generate_agenda": "responder", "decide": "viewer",
+                    "minutes": "viewer"}  # the service decides: a manager or an attendee
     ordering = ["-starts_at", "-id"]
     ordering_fields = ["starts_at", "id"]
     search_fields = ["title", "number"]
@@ -143,7 +144,10 @@ class CABMeetingViewSet(RecordViewSet):
         text = data.get("minutes")
         if not isinstance(text, str):
             raise exceptions.ValidationError({"minutes": _("Give the minutes as text.")})
-        meeting = cab.save_minutes(meeting, actor=Actor.from_request(request), text=text)
+        try:
+            meeting = cab.save_minutes(meeting, actor=Actor.from_request(request), text=text)
+        except DjangoPermissionDenied as exc:  # a manager or an attendee of the meeting
+            raise exceptions.PermissionDenied(str(exc) or None)
         return Response({"minutes": meeting.minutes})
 
 

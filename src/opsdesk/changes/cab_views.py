@@ -182,15 +182,16 @@ class CABMinutesView(RoleView):
                                    auto_id="minutes-%s")
         return render(request, "changes/cab_minutes.html", {
             "meeting": meeting, "form": form, "saved": bool(meeting.minutes),
-            "can_edit": meeting.status != "cancelled" and has_role(request.user, "responder")}, status=status)
+            "can_edit": meeting.status != "cancelled" and cab.may_edit_minutes(request.user, meeting)},
+            status=status)
 
     def get(self, request, pk):
         return self.render_page(request, _meeting(pk))
 
     def post(self, request, pk):
-        if not has_role(request.user, "responder"):
-            raise PermissionDenied
         meeting = _meeting(pk)
+        if not cab.may_edit_minutes(request.user, meeting):  # a manager or an attendee
+            raise PermissionDenied
         if request.POST.get("regenerate"):
             form = MinutesForm(initial={"minutes": cab.generate_minutes(meeting)}, auto_id="minutes-%s")
             messages.info(request, _("The minutes were generated again from the agenda; save them to keep them."))

@@ -28,7 +28,7 @@ from .models import ChangeCategory, ChangeRequest, ChangeTemplate
 
 STEP_FIELDS = ("kind", "who", "action", "minutes", "verification")
 STEP_NAME = re.compile(r"^steps-(\d{1,3})-(kind|who|action|minutes|verification)$")
-MAX_LINKED = 100
+MAX_LINKED = services.MAX_LINKED
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 

@@ -12,7 +12,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -22,6 +21,7 @@ from opsdesk.core.views import RoleView
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import reviews
+from .approval_views import safe_next
 from .models import ChangeRequest, PostImplementationReview
 
 
@@ -49,13 +49,6 @@ class MarkCausedForm(forms.Form):
         if incident is None:
             raise ValidationError(_("No incident with the number %(n)s.") % {"n": number})
         return incident
-
-
-def _back(request, default: str) -> str:
-    target = request.POST.get("next") or ""
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return default
 
 
 class ReviewView(LoginRequiredMixin, View):
@@ -112,7 +105,7 @@ class MarkCausedView(LoginRequiredMixin, View):
 
     def post(self, request, pk):
         change = get_object_or_404(ChangeRequest, pk=pk)
-        back = _back(request, change.get_absolute_url())
+        back = safe_next(request, change.get_absolute_url())
         form = MarkCausedForm(request.POST)
         if not form.is_valid():
             if not can(request.user, reviews.MARK_ROLE, change):
@@ -142,7 +135,7 @@ class UnmarkCausedView(LoginRequiredMixin, View):
         if reviews.unmark_caused(change, incident, actor=_actor(request)):
             messages.success(request, _("%(incident)s is no longer marked as caused by %(change)s.")
                              % {"incident": incident.number, "change": change.number})
-        return HttpResponseRedirect(_back(request, change.get_absolute_url()))
+        return HttpResponseRedirect(safe_next(request, change.get_absolute_url()))
 
 
 class KPIView(RoleView):

@@ -53,6 +53,9 @@ FLOW_FIELDS = ("status", "number", "status_reason", "outcome", "outcome_notes", 
                "submitted_at", "approved_at", "closed_at", "review_required")
 STEP_KINDS = ("implementation", "backout")
 MAX_STEPS = 100
+# The most related records one change links per list (the form and the API say the same).
+MAX_LINKED = 100
+LINKED_FIELDS = ("services", "cis", "incidents", "problems", "countermeasures", "tags")
 
 
 # --- validation -----------------------------------------------------------------------------------------
@@ -125,6 +128,10 @@ def _clean(data: dict, change: ChangeRequest | None) -> dict:
                if name in data}
     if refused:
         raise ValidationError(refused)
+    too_many = {name: _("At most %(n)s items in %(field)s.") % {"n": MAX_LINKED, "field": name}
+                for name in LINKED_FIELDS if data.get(name) is not None and len(data[name]) > MAX_LINKED}
+    if too_many:
+        raise ValidationError(too_many)
     if "steps" in data:
         data["steps"] = clean_steps(data["steps"]) if data["steps"] is not None else None
     for name in ("title",):
@@ -272,6 +279,23 @@ def collisions_sentence(found: list[dict]) -> str:
     return _("Acknowledge these warnings to submit (acknowledge_collisions): %(lines)s") % {"lines": lines}
 
 
+def collision_key(collision: dict) -> tuple:
+    """What makes a collision the same one: its kind and the other change (or the freeze window)."""
+    return (collision.get("kind"), collision.get("change_id") or collision.get("freeze_id"))
+
+
+def new_collisions(change: ChangeRequest, found: list[dict]) -> list[dict]:
+    """The collisions in `found` that were not acknowledged when the change was submitted."""
+    known = {collision_key(c) for c in change.collisions or [] if isinstance(c, dict)}
+    return [c for c in found if collision_key(c) not in known]
+
+
+def approval_collisions_sentence(found: list[dict]) -> str:
+    lines = " ".join(str(c.get("message") or c.get("kind")) for c in found)
+    return _("New warnings since the change was submitted; acknowledge them to request approval "
+             "(acknowledge_collisions): %(lines)s") % {"lines": lines}
+
+
 def _truthy(value) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
@@ -297,6 +321,18 @@ def _apply_transition_fields(actor: Actor, extra: dict):
                 change.review_required = True
         elif name == "start_assessment":
             risk.apply_assessment(change, risk.assess(change))
+        elif name in ("request_approval", "request_emergency_approval"):
+            # The change may have been edited since it was submitted: the approvers (and the policy, chosen
+            # from the risk level) see it as it is now.
+            risk.apply_assessment(change, risk.assess(change))
+            if "collisions" in extra:
+                change.collisions = extra["collisions"]
+                if extra.get("new_collisions"):
+                    change.collisions_acknowledged_by = actor.user
+                    change.collisions_acknowledged_at = now
+        elif name == "schedule_standard":
+            # Pre-approved by its standard template: approved when scheduled (the release gates read this).
+            change.approved_at = now
         elif name == "grant_approval":
             change.approved_at = now
         elif name in ("refuse_approval", "revise"):
@@ -347,6 +383,12 @@ def transition_change(change: ChangeRequest, name: str, *, actor: Actor, data: d
             if found and not _truthy(data.get("acknowledge_collisions")):
                 raise ValidationError({"collisions": collisions_sentence(found)})
             extra["collisions"] = found
+        elif name in ("request_approval", "request_emergency_approval"):
+            found = list(collisions.find(locked) or [])
+            fresh = new_collisions(locked, found)
+            if fresh and not _truthy(data.get("acknowledge_collisions")):
+                raise ValidationError({"collisions": approval_collisions_sentence(fresh)})
+            extra["collisions"], extra["new_collisions"] = found, fresh
         elif name == "close":
             missing = reviews.missing_review(locked)
             if missing:

@@ -257,6 +257,10 @@ class ChangeUI(RecordUI):
         transitions = services.available_transitions(record, user)
         names = {t.name for t in transitions}
         warnings = list(collisions.find(record) or []) if "submit" in names else []
+        # Requesting approval checks the collisions again: those not acknowledged at submission are shown.
+        approval_names = names & {"request_approval", "request_emergency_approval"}
+        approval_warnings = (services.new_collisions(record, list(collisions.find(record) or []))
+                             if approval_names else [])
         return {
             # Only what the type's flow allows (the core offers every transition of the state).
             "transitions": transitions,
@@ -265,7 +269,8 @@ class ChangeUI(RecordUI):
             "risk_badge": self.render_risk_level(record),
             "submit_warnings": warnings,
             "outcome_choices": [(value, label) for value, label in OUTCOMES if value in services.FINISH_OUTCOMES],
-            "modal_transitions": {"submit", "complete"},
+            "approval_warnings": approval_warnings,
+            "modal_transitions": {"submit", "complete"} | (approval_names if approval_warnings else set()),
         }
 
 

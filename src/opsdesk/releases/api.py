@@ -26,7 +26,9 @@ from .models import DeployedVersion, Deployment, Environment, Release
 from .workflows import RELEASE_WORKFLOW
 
 User = get_user_model()
-MAX_WORK_ITEMS, MAX_STEPS = services.MAX_WORK_ITEMS, services.MAX_STEPS
+MAX_WORK_ITEMS, MAX_STEPS, MAX_LINKS = services.MAX_WORK_ITEMS, services.MAX_STEPS, services.MAX_LINKS
+LIST_LIMITS = {"services": MAX_LINKS, "cis": MAX_LINKS, "changes": MAX_LINKS, "planned_dates": MAX_LINKS,
+               "work_items": MAX_WORK_ITEMS, "rollback_steps": MAX_STEPS}
 urlpatterns = []
 
 
@@ -41,6 +43,9 @@ class StepSerializer(serializers.Serializer):
     action = serializers.CharField(max_length=2000)
     minutes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     verification = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+LINK_NAMES = ("services", "cis", "changes")
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
@@ -64,12 +69,25 @@ class ReleaseSerializer(serializers.ModelSerializer):
         model = Release
         fields = ["id", "number", "url", "title", "version", "description", "notes", "owner_team", "manager",
                   "services", "cis", "changes", "production_change", "work_items", "planned_dates", "rollback_steps",
-                  "status", "status_reason", "deployed_at", "watch_status", "watch_until", "created_at", "updated_at"]
+                  "status", "status_reason", "deployed_at", "watch_status", "watch_until", "watch_flagged_at",
+                  "watch_result", "created_at", "updated_at"]
         read_only_fields = ["number", "status", "status_reason", "deployed_at", "watch_status", "watch_until",
-                            "created_at", "updated_at"]
+                            "watch_flagged_at", "watch_result", "created_at", "updated_at"]
 
     def get_url(self, release) -> str:
         return release.get_absolute_url()
+
+    def to_internal_value(self, data):
+        # Sizes first: a list of 10,000 change numbers is refused before one of them is looked up.
+        if hasattr(data, "get"):
+            too_long = {}
+            for name, limit in LIST_LIMITS.items():
+                value = data.getlist(name) if hasattr(data, "getlist") and name in LINK_NAMES else data.get(name)
+                if isinstance(value, (list, tuple, dict)) and len(value) > limit:
+                    too_long[name] = [_("At most %(n)s items.") % {"n": limit}]
+            if too_long:
+                raise serializers.ValidationError(too_long)
+        return super().to_internal_value(data)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from opsdesk.core import audit, events, records, search
 from opsdesk.core.actors import Actor
 from opsdesk.core.comments import add_comment
+from opsdesk.core.permissions import has_role
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import gates
@@ -33,8 +34,13 @@ AUDITED = ["title", "version", "description", "notes", "owner_team", "manager", 
            "deployed_at"]
 READ_ONLY_STATES = ("closed", "cancelled")
 SET_BY_FLOW = ("status", "number", "deployed_at", "watch_until", "watch_status", "watch_result", "watch_flagged_at")
-MAX_WORK_ITEMS = 200
+MAX_WORK_ITEMS = 100
 MAX_STEPS = 100
+# Services, application CIs, changes and planned dates of one release: at most this many each.
+MAX_LINKS = 100
+LINK_FIELDS = ("services", "cis", "changes")
+# A deployment time from CI/CD may run ahead of ours by clock skew, not more.
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 RESULTS = {value for value, _label in Deployment.RESULTS}
 # Reasons that do not stop approving for production: the deployment happens later, inside the window.
 NOT_FOR_APPROVAL = ("window",)
@@ -91,6 +97,8 @@ def clean_planned_dates(value) -> dict:
         return {}
     if not isinstance(value, dict):
         raise ValidationError({"planned_dates": _("An object {environment key: date}.")})
+    if len(value) > MAX_LINKS:
+        raise ValidationError({"planned_dates": _("At most %(n)s planned dates.") % {"n": MAX_LINKS}})
     known = set(Environment.objects.values_list("slug", flat=True))
     cleaned, errors = {}, []
     for slug, day in value.items():
@@ -151,6 +159,10 @@ def _clean(data: dict, release: Release | None) -> dict:
     for name in ("title", "version"):
         if name in data:
             data[name] = str(data[name] or "").strip()
+    too_long = {name: _("At most %(n)s items.") % {"n": MAX_LINKS} for name in LINK_FIELDS
+                if data.get(name) is not None and len(data[name]) > MAX_LINKS}
+    if too_long:
+        raise ValidationError(too_long)
     if "work_items" in data:
         data["work_items"] = clean_work_items(data["work_items"])
     if "planned_dates" in data:
@@ -162,14 +174,45 @@ def _clean(data: dict, release: Release | None) -> dict:
 
 # --- create, edit, transitions -------------------------------------------------------------------------
 
+def may_link_change(user, change, owner_team_id) -> bool:
+    """A change may be linked to a release of `owner_team_id` when it belongs to that team, or when the user
+    has responder rights on the change's team. System jobs (no user) link what they are given."""
+    if user is None or change.owner_team_id == owner_team_id:
+        return True
+    return has_role(user, "responder", change.owner_team_id)
+
+
+def _check_links(data: dict, release: Release | None, *, actor: Actor) -> None:
+    """Refuse (400, nothing written) changes the caller may not link: every change newly given in `changes` or
+    as `production_change` must belong to the release's owner team or to a team the caller responds for."""
+    owner = data.get("owner_team") if "owner_team" in data else getattr(release, "owner_team", None)
+    owner_id = getattr(owner, "pk", owner)
+    linked = set()
+    if release is not None:
+        linked = set(release.changes.values_list("pk", flat=True)) | {release.production_change_id}
+    errors = {}
+    for name in ("changes", "production_change"):
+        value = data.get(name)
+        given = [c for c in (value if isinstance(value, (list, tuple, set)) else [value]) if c is not None]
+        refused = [c.number for c in given if getattr(c, "pk", None) not in linked
+                   and not may_link_change(actor.user, c, owner_id)]
+        if refused:
+            errors[name] = _("%(changes)s belong to another team than the release's owner team, and you are not a "
+                             "responder there.") % {"changes": ", ".join(refused)}
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_release(*, actor: Actor, data: dict) -> Release:
     data = _clean(data, None)
+    _check_links(data, None, actor=actor)
     release = records.create_record(Release, actor=actor, fields=data, workflow=RELEASE_WORKFLOW, audited=AUDITED)
     return Release.objects.get(pk=release.pk)
 
 
 def update_release(release: Release, *, actor: Actor, data: dict) -> Release:
     data = _clean(data, release)
+    _check_links(data, release, actor=actor)
 
     def check(locked: Release, fields: dict) -> None:
         if locked.status in READ_ONLY_STATES:
@@ -294,11 +337,17 @@ def clean_deployment_data(data: dict, release: Release) -> dict:
         errors["external_id"] = _("At most 200 characters.")
     started = _moment(data.get("started_at"), "started_at", errors)
     finished = _moment(data.get("finished_at"), "finished_at", errors)
-    if started and finished and finished < started:
+    now = timezone.now()
+    for name, value in (("started_at", started), ("finished_at", finished)):
+        if value is not None and value > now + FUTURE_TOLERANCE:
+            errors[name] = _("%(field)s is in the future (%(value)s); a deployment is recorded when it has started "
+                             "or finished.") % {"field": name, "value": value.isoformat()}
+    if started and finished and finished < started and "finished_at" not in errors:
         errors["finished_at"] = _("The deployment cannot finish before it started.")
     if errors:
         raise ValidationError(errors)
-    now = timezone.now()
+    if started is None and finished is not None and finished < now:
+        started = finished  # only the end was given: the run did not start after it ended
     return {"result": result, "pipeline_url": url, "version": version, "external_id": external_id,
             "started_at": started or now, "finished_at": finished or (None if result == "in_progress" else now),
             "notes": _text(data.get("notes"), 5000), "services": data.get("services"), "cis": data.get("cis")}
@@ -403,14 +452,15 @@ def record_deployment(release: Release, environment: Environment, *, actor: Acto
                         .filter(release=release, environment=environment, external_id=data["external_id"]).first())
             if existing is not None:
                 return _repeat(existing, release, environment, data, actor=actor, services=services, cis=cis)
-        answer = gates.check(release, environment)
+        # The linked changes are read again with their rows locked: a change cancelled (or finished) at the same
+        # moment is either seen in its new state here or waits until this deployment is recorded.
+        changes = gates.lock_changes(release)
+        answer = gates.check(release, environment, changes=changes)
         if not answer.allowed:
             raise GateDenied(answer.reasons)
         change = None
-        if environment.is_production:
-            change = release.production_change or gates.approved_change(release)
-        elif environment.requires_change:
-            change = gates.approved_change(release)
+        if environment.is_production or environment.requires_change:
+            change = gates.approved_change(release, changes)  # the change that passed the gate
         deployment = Deployment.objects.create(
             release=release, environment=environment, version=data["version"],
             previous_version=_current_version(environment, services, cis), result=data["result"],
@@ -426,6 +476,9 @@ def record_deployment(release: Release, environment: Environment, *, actor: Acto
 def _repeat(deployment: Deployment, release, environment, data: dict, *, actor, services, cis) -> Deployment:
     if data["result"] == deployment.result:
         return deployment
+    if data["finished_at"] and data["finished_at"] < deployment.started_at:
+        raise ValidationError({"finished_at": _("The deployment cannot finish before it started (%(at)s).")
+                               % {"at": deployment.started_at.isoformat()}})
     if deployment.result != "in_progress":
         raise TransitionNotAllowed(_("Run %(id)s was recorded as %(result)s already; it cannot become %(new)s.")
                                    % {"id": deployment.external_id, "result": deployment.get_result_display().lower(),
@@ -483,12 +536,22 @@ def rollback(release: Release, environment: Environment, *, actor: Actor, data: 
                 row.version, row.deployment, row.deployed_at = last.previous_version, deployment, now
                 row.save(update_fields=["version", "deployment", "deployed_at"])
         else:
+            # No row points to the deployment rolled back: only services / CIs that have no current version in
+            # the environment get the old one. A row pointing to another (newer) deployment stays as it is.
             services, cis = _targets(release, {})
-            _set_versions(environment, services, cis, version=last.previous_version, release=release,
+            taken = DeployedVersion.objects.filter(environment=environment)
+            has_service = set(taken.filter(ci__isnull=True).values_list("service_id", flat=True))
+            has_ci = set(taken.filter(ci__isnull=False).values_list("ci_id", flat=True))
+            _set_versions(environment, [s for s in services if s.pk not in has_service],
+                          [c for c in cis if c.pk not in has_ci], version=last.previous_version, release=release,
                           deployment=deployment, at=now)
         _report(release, deployment, environment, actor=actor)
-        if environment.is_production and release.status in RELEASE_WORKFLOW.get("mark_rolled_back").sources:
-            transition_release(release, "mark_rolled_back", actor=actor, data={"reason": reason[:500]})
+        if environment.is_production:
+            from . import watch
+
+            watch.stop_watch(release, reason=reason, deployment=deployment)
+            if release.status in RELEASE_WORKFLOW.get("mark_rolled_back").sources:
+                transition_release(release, "mark_rolled_back", actor=actor, data={"reason": reason[:500]})
     return deployment
 
 

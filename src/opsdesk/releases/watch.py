@@ -76,6 +76,28 @@ def start_watch(release: Release, deployment) -> None:
     _watches_changed()
 
 
+def stop_watch(release: Release, *, reason: str, deployment=None, now: datetime.datetime | None = None) -> bool:
+    """End the watch of `release` because it was rolled back in production (inside the caller's transaction):
+    the timer is cancelled and the result marked final with the reason, so neither the timer, the sweep nor a
+    new incident evaluates it again. A watch still running becomes "" (not watched); a flagged rise stays
+    "rise", as the record of why. Returns whether a watch was stopped."""
+    now = now or timezone.now()
+    release = Release.objects.select_for_update(of=("self",)).get(pk=release.pk)
+    timers.cancel(TIMER_KIND, release)
+    if release.watch_status not in ("watching", "rise") or (release.watch_result or {}).get("final"):
+        return False
+    previous = release.watch_status
+    release.watch_status = "rise" if previous == "rise" else ""
+    release.watch_result = {**(release.watch_result or {}), "final": True, "stopped_at": now.isoformat(),
+                            "stopped_reason": _("Rolled back in production: %(reason)s") % {"reason": reason[:500]},
+                            "rollback": getattr(deployment, "pk", None)}
+    release.save(update_fields=["watch_status", "watch_result"])
+    audit.record(release, actor=SYSTEM, action="watch_stopped",
+                 changes={"watch_status": [previous, release.watch_status], "reason": [None, reason[:500]]})
+    _watches_changed()
+    return True
+
+
 def _watches_changed() -> None:
     cache.delete(WATCHING_KEY)
     transaction.on_commit(lambda: cache.delete(WATCHING_KEY))
@@ -308,7 +330,8 @@ def panel_context(release: Release, user) -> dict | None:
             "since": parse_datetime(result.get("since") or ""), "until": release.watch_until,
             "evaluated_at": parse_datetime(result.get("evaluated_at") or ""),
             "incidents": result.get("incidents"), "alerts": result.get("alerts"),
-            "flagged_at": release.watch_flagged_at, "explanation": result.get("explanation", "")}
+            "flagged_at": release.watch_flagged_at, "explanation": result.get("explanation", ""),
+            "stopped_reason": result.get("stopped_reason", "")}
 
 
 def wire() -> None:
@@ -321,4 +344,5 @@ def wire() -> None:
     registry.register_record_panel(Release, registry.RecordPanel("watch", "releases/watch_panel.html", panel_context,
                                                                  order=20))
     audit.register_action_labels({"watch_started": gettext_lazy("Post-release watch started"),
-                                  "watch_evaluated": gettext_lazy("Post-release watch evaluated")})
+                                  "watch_evaluated": gettext_lazy("Post-release watch evaluated"),
+                                  "watch_stopped": gettext_lazy("Post-release watch stopped")})
