@@ -2,13 +2,13 @@
 its URL (shown once), sends a test alert, finds it in the alert list with its raw payload, and silences
 alerts like it from the alert's page. The pages must leave the console free of CSP violations and errors."""
 
-import os
 import re
 
 import pytest
 
 from opsdesk.alerts.models import Alert, Integration, Silence
 from tests.accounts.factories import UserFactory
+from tests.e2e.screenshots import shot as _shot
 
 try:
     from playwright.sync_api import expect
@@ -16,12 +16,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")  # a directory: save screenshots there for a human to look at
 
-
-def shot(page, name, full_page=True):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"alerts-{name}.png"), full_page=full_page)
 
 
 def test_manager_connects_alertmanager_sends_a_test_alert_and_silences_it(new_page, log_in, console):
@@ -86,3 +81,7 @@ def test_manager_connects_alertmanager_sends_a_test_alert_and_silences_it(new_pa
         shot(page, name)
     assert Alert.objects.filter(integration=integration).count() == 1
     console.assert_clean()
+
+
+def shot(page, name, full_page=True):
+    _shot(page, f"alerts-{name}", full_page=full_page)

@@ -4,7 +4,6 @@ lead finds it in "My approvals" and approves it from the change page; the change
 change calendar shows it on its day. The requester is never offered to approve their own change."""
 
 import datetime
-import os
 import re
 
 import pytest
@@ -15,6 +14,7 @@ from opsdesk.changes.models import Approval, ChangeRequest
 from opsdesk.core.actors import Actor
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.changes.factories import shipped
+from tests.e2e.screenshots import shot
 
 try:
     from playwright.sync_api import expect
@@ -22,12 +22,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")
 
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_requester_submits_a_planned_change_the_lead_approves_it_and_the_calendar_shows_it(new_page, log_in,

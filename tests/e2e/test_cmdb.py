@@ -2,13 +2,13 @@
 class, relate it to another CI, dispose of a retired one through the modal, and bulk-edit CIs ticked
 in the list. Pages must leave the console free of CSP violations and JavaScript errors."""
 
-import os
 
 import pytest
 
 from opsdesk.cmdb.models import ConfigurationItem, Relationship
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.cmdb.factories import CIFactory, cls
+from tests.e2e.screenshots import shot
 
 try:
     from playwright.sync_api import expect
@@ -16,12 +16,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")  # a directory: save screenshots there for a human to look at
 
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ its trend charts, a run's findings, accepting one as an exception and running an
 pages must leave the console free of CSP violations and JavaScript errors."""
 
 import datetime
-import os
 
 import pytest
 from django.utils import timezone
@@ -11,6 +10,7 @@ from django.utils import timezone
 from opsdesk.cmdb import audit_defaults, auditing
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.cmdb.factories import FACTORY_ACTOR, CIFactory
+from tests.e2e.screenshots import shot
 
 try:
     from playwright.sync_api import expect
@@ -18,13 +18,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")  # a directory: save screenshots there for a human to look at
 DASHBOARD = "/cmdb/audits/"
-
-
-def _shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_manager_reads_the_trend_accepts_a_finding_and_runs_an_audit(new_page, log_in, console):
@@ -45,7 +39,7 @@ def test_manager_reads_the_trend_accepts_a_finding_and_runs_an_audit(new_page, l
     expect(page.locator("#trend-rules")).to_have_attribute("data-drawn", "1")
     expect(page.locator('tr.class-row[data-rule="production-server-without-owner"][data-class="server"]')) \
         .to_contain_text("75 %")
-    _shot(page, "audit-dashboard")
+    shot(page, "audit-dashboard")
 
     page.locator("#compliance-table").get_by_role("link", name="1").first.click()
     finding = page.locator("#findings .finding").first
@@ -53,7 +47,7 @@ def test_manager_reads_the_trend_accepts_a_finding_and_runs_an_audit(new_page, l
     finding.get_by_role("link", name="Accept as exception").click()
     page.get_by_label("Reason").fill("Switched off on Friday")
     page.get_by_label("Accepted until").fill((timezone.localdate() + datetime.timedelta(days=10)).isoformat())
-    _shot(page, "audit-accept")
+    shot(page, "audit-accept")
     page.get_by_role("button", name="Accept").click()
     expect(page.get_by_role("alert")).to_contain_text("accepted as an exception")
     expect(page.locator("#findings")).to_contain_text("Accepted until")
@@ -62,8 +56,8 @@ def test_manager_reads_the_trend_accepts_a_finding_and_runs_an_audit(new_page, l
     page.get_by_role("button", name="Run audit now").click()
     expect(page.locator("#run-status")).to_have_text("Done")
     expect(page.locator('#results-table tr[data-rule="production-server-without-owner"]')).to_contain_text("100 %")
-    _shot(page, "audit-run")
+    shot(page, "audit-run")
     page.get_by_role("link", name="Configuration audits").first.click()
     expect(page.locator("#trend-overall")).to_have_attribute("data-drawn", "1")
-    _shot(page, "audit-dashboard-after")
+    shot(page, "audit-dashboard-after")
     console.assert_clean()

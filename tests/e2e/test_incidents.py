@@ -3,7 +3,6 @@ incident and resolve another from their rows without a page reload while the SLA
 the same with the keyboard only (j/k, a, t, r, Enter, /, ?), and the detail page. Pages must leave the
 console free of CSP violations and JavaScript errors."""
 
-import os
 import re
 
 import pytest
@@ -14,6 +13,7 @@ from opsdesk.incidents import services
 from opsdesk.incidents.models import Incident
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.cmdb.factories import CIFactory, cls
+from tests.e2e.screenshots import shot
 from tests.incidents.factories import FACTORY_ACTOR, category, make_incident
 from tests.services.factories import ServiceFactory
 
@@ -23,12 +23,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")  # a directory: save screenshots there for a human to look at
 
-
-def shot(page, name, full_page=True):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page)
 
 
 @pytest.fixture

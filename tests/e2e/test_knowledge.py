@@ -2,7 +2,6 @@
 prefilled), submits it for review, a reviewer approves it, and the knowledge base search finds it first
 for the words of a similar incident. No console errors or CSP violations on the way."""
 
-import os
 import re
 
 import pytest
@@ -11,6 +10,7 @@ from opsdesk.core.actors import Actor
 from opsdesk.incidents import services as incidents
 from opsdesk.knowledge.models import Article
 from tests.accounts.factories import UserFactory
+from tests.e2e.screenshots import shot
 from tests.incidents.factories import make_incident
 
 try:
@@ -19,12 +19,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")
 
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_write_an_article_from_a_resolved_incident_review_it_and_find_it(new_page, log_in, console):

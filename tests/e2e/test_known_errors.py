@@ -2,7 +2,6 @@
 (Chromium): the incident's Known errors panel shows the known error of its CI with the workaround, the
 link opens the known error, "Apply workaround" records it on the incident's timeline and counts it."""
 
-import os
 import re
 
 import pytest
@@ -12,6 +11,7 @@ from opsdesk.core.actors import Actor
 from opsdesk.problems.models import KnownError
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.cmdb.factories import CIFactory, cls
+from tests.e2e.screenshots import shot
 from tests.problems.factories import make_incident, make_known_error
 
 try:
@@ -20,12 +20,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")
 
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_open_the_matching_known_error_and_apply_its_workaround(new_page, log_in, console):

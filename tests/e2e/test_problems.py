@@ -4,7 +4,6 @@ without a root cause is refused with a message that says why, and resolving with
 fix in the dialog succeeds. Then the ticked incidents of the list become one problem."""
 
 import datetime
-import os
 import re
 
 import pytest
@@ -14,6 +13,7 @@ from opsdesk.core.actors import Actor
 from opsdesk.problems.models import Problem
 from tests.accounts.factories import TeamFactory, UserFactory
 from tests.cmdb.factories import CIFactory
+from tests.e2e.screenshots import shot
 from tests.problems.factories import make_incident
 
 try:
@@ -22,12 +22,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")
 
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_create_a_problem_from_an_incident_and_resolve_it_only_with_a_root_cause(new_page, log_in, console):

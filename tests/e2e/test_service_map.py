@@ -3,13 +3,13 @@ the canvas and lands on that CI's page, comes back and takes the list beside the
 a cluster's map, "Simulate failure" colours the application and the service its failure impacts.
 Pages must leave the console free of CSP violations and JavaScript errors."""
 
-import os
 import re
 
 import pytest
 
 from tests.accounts.factories import UserFactory
 from tests.cmdb.factories import CIFactory, cls, relate
+from tests.e2e.screenshots import shot
 from tests.services.factories import ServiceFactory
 
 try:
@@ -18,12 +18,7 @@ except ImportError:  # the `browser` fixture skips, with the reason
     expect = None
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("OPSDESK_E2E_SCREENSHOTS")  # a directory: save screenshots there for a human to look at
 
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

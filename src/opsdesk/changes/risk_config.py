@@ -8,12 +8,11 @@ import datetime
 
 import jsonschema
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from opsdesk.core import audit, records
+from opsdesk.core import config_as_code, records
 from opsdesk.core.actors import Actor
 from opsdesk.core.config_as_code import Change, Section, located, refuse_duplicates
 
@@ -106,38 +105,24 @@ def validate_settings(data: dict, current: dict | None = None) -> dict:
 
 
 def update_settings(*, actor: Actor, data: dict) -> dict:
-    """Change the change settings (only the fields given); returns {field: [before, after]}."""
-    with transaction.atomic():
-        row = settings_row()
-        row = ChangeSettings.objects.select_for_update().get(pk=row.pk)
-        data = validate_settings(data, {name: getattr(row, name) for name in SETTINGS_FIELDS})
-        changes = {name: [getattr(row, name), value] for name, value in data.items() if getattr(row, name) != value}
-        if changes:
-            for name, (_before, value) in changes.items():
-                setattr(row, name, value)
-            row.save()
-            audit.record(row, actor=actor, action="update", changes=changes)
-    return changes
+    """Change the change settings (only the fields given); returns {field: [before, after]}. The checks that
+    compare two fields read the row's other values."""
+    row = settings_row()
+    data = validate_settings(data, {name: getattr(row, name) for name in SETTINGS_FIELDS})
+    return config_as_code.save_settings(row, actor=actor, data=data)
 
 
-class ChangeSettingsSection(Section):
+class ChangeSettingsSection(config_as_code.SettingsSection):
     key = "change_settings"
     order = 90
     item_schema = SETTINGS_SCHEMA
+    label = "changes"
 
-    def export(self) -> list[dict]:
-        return [settings_values()]
+    def values(self) -> dict:
+        return settings_values()
 
-    def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        if len(items) > 1:
-            raise ValidationError({self.key: "holds one item"})
-        if not items:
-            return []
-        try:
-            changes = update_settings(actor=actor, data=dict(items[0]))
-        except ValidationError as exc:
-            raise ValidationError({f"{self.key}/{k}": v for k, v in exc.message_dict.items()}) from None
-        return [Change(self.key, "changes", "update" if changes else "unchanged", changes)]
+    def update(self, *, actor: Actor, data: dict) -> dict:
+        return update_settings(actor=actor, data=data)
 
 
 # --- the questionnaire ---------------------------------------------------------------------------------

@@ -56,6 +56,49 @@ class Section:
         raise NotImplementedError
 
 
+def save_settings(row, *, actor: Actor, data: dict) -> dict:
+    """Write already-validated `data` to a module's one settings row (ProblemSettings, ChangeSettings,
+    ReleaseSettings ...): the row locked, only the fields that differ saved, one change-log row.
+    Returns {field: [before, after]}. The settings pages and the config sections both write through it."""
+    from . import audit
+
+    with transaction.atomic():
+        row = type(row).objects.select_for_update().get(pk=row.pk)
+        changes = {name: [getattr(row, name), value] for name, value in data.items() if getattr(row, name) != value}
+        if changes:
+            for name, (_before, value) in changes.items():
+                setattr(row, name, value)
+            row.save()
+            audit.record(row, actor=actor, action="update", changes=changes)
+    return changes
+
+
+class SettingsSection(Section):
+    """A section holding a module's one settings row: exported as one item, applied through the module's
+    `update(actor=, data=)` (which validates, then calls `save_settings`). Subclasses set `key`, `order`,
+    `item_schema`, `label` (the item's name in the dry-run diff), `values` and `update`."""
+
+    label = ""
+
+    def values(self) -> dict:
+        raise NotImplementedError
+
+    def update(self, *, actor: Actor, data: dict) -> dict:
+        raise NotImplementedError
+
+    def export(self) -> list[dict]:
+        return [self.values()]
+
+    def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
+        if len(items) > 1:
+            raise ValidationError({self.key: "holds one item"})
+        if not items:
+            return []
+        with located(self.key):
+            changes = self.update(actor=actor, data=dict(items[0]))
+        return [Change(self.key, self.label, "update" if changes else "unchanged", changes)]
+
+
 @contextmanager
 def located(path: str):
     """Name the place in the file of a problem found by the service layer: `{"choices": [...]}` raised

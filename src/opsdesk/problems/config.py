@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import jsonschema
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext as _
 
-from opsdesk.core import audit
+from opsdesk.core import config_as_code
 from opsdesk.core.actors import Actor
-from opsdesk.core.config_as_code import Change, Section
 
 from .configuration import problem_settings
 
@@ -69,38 +67,20 @@ def validate_settings(data: dict) -> dict:
 
 def update_settings(*, actor: Actor, data: dict) -> dict:
     """Change the problem settings (only the fields given); returns {field: [before, after]}."""
-    data = validate_settings(data)
-    with transaction.atomic():
-        config = problem_settings()
-        config = type(config).objects.select_for_update().get(pk=config.pk)
-        changes = {name: [getattr(config, name), value] for name, value in data.items()
-                   if getattr(config, name) != value}
-        if changes:
-            for name, (_before, value) in changes.items():
-                setattr(config, name, value)
-            config.save()
-            audit.record(config, actor=actor, action="update", changes=changes)
-    return changes
+    return config_as_code.save_settings(problem_settings(), actor=actor, data=validate_settings(data))
 
 
-class SettingsSection(Section):
+class SettingsSection(config_as_code.SettingsSection):
     key = "problem_settings"
     order = 90
     item_schema = SETTINGS_SCHEMA
+    label = "problems"
 
-    def export(self) -> list[dict]:
-        return [settings_values()]
+    def values(self) -> dict:
+        return settings_values()
 
-    def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        if len(items) > 1:
-            raise ValidationError({self.key: "holds one item"})
-        if not items:
-            return []
-        try:
-            changes = update_settings(actor=actor, data=dict(items[0]))
-        except ValidationError as exc:
-            raise ValidationError({f"{self.key}/{k}": v for k, v in exc.message_dict.items()}) from None
-        return [Change(self.key, "problems", "update" if changes else "unchanged", changes)]
+    def update(self, *, actor: Actor, data: dict) -> dict:
+        return update_settings(actor=actor, data=data)
 
 
 SECTIONS = [SettingsSection]

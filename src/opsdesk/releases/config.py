@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from opsdesk.core import config_as_code
 from opsdesk.core.actors import Actor
 from opsdesk.core.config_as_code import Change, Section, located, refuse_duplicates
 
@@ -49,22 +50,17 @@ class EnvironmentsSection(Section):
         return changes
 
 
-class SettingsSection(Section):
+class SettingsSection(config_as_code.SettingsSection):
     key = "release_settings"
     order = 96
     item_schema = environments.SETTINGS_SCHEMA
+    label = "releases"
 
-    def export(self) -> list[dict]:
-        return [environments.settings_values()]
+    def values(self) -> dict:
+        return environments.settings_values()
 
-    def apply(self, items: list[dict], *, actor: Actor) -> list[Change]:
-        if len(items) > 1:
-            raise ValidationError({self.key: "holds one item"})
-        if not items:
-            return []
-        with located(self.key):
-            changes = environments.update_release_settings(actor=actor, data=dict(items[0]))
-        return [Change(self.key, "releases", "update" if changes else "unchanged", changes)]
+    def update(self, *, actor: Actor, data: dict) -> dict:
+        return environments.update_release_settings(actor=actor, data=data)
 
 
 SECTIONS = [EnvironmentsSection, SettingsSection]

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import jsonschema
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext as _
 
-from opsdesk.core import audit, records
+from opsdesk.core import config_as_code, records
 from opsdesk.core.actors import Actor
 
 from .models import Environment, ReleaseSettings
@@ -155,14 +154,4 @@ def validate_settings(data: dict) -> dict:
 
 def update_release_settings(*, actor: Actor, data: dict) -> dict:
     """Change the release settings (only the fields given), audited; returns {field: [before, after]}."""
-    data = validate_settings(data)
-    with transaction.atomic():
-        config = ReleaseSettings.objects.select_for_update().get(pk=release_settings().pk)
-        changes = {name: [getattr(config, name), value] for name, value in data.items()
-                   if getattr(config, name) != value}
-        if changes:
-            for name, (_before, value) in changes.items():
-                setattr(config, name, value)
-            config.save()
-            audit.record(config, actor=actor, action="update", changes=changes)
-    return changes
+    return config_as_code.save_settings(release_settings(), actor=actor, data=validate_settings(data))
