@@ -174,3 +174,23 @@ def test_one_safe_next_for_the_change_pages_keeps_redirects_on_this_site(rf, tar
     assert review_views.safe_next is approval_views.safe_next  # one copy
     request = rf.post("/changes/1/approval/decide/", {"next": target})
     assert approval_views.safe_next(request, "/back/") == expected
+
+
+def test_the_inbox_names_people_by_full_name_and_links_recent_decisions(client, setup, team):
+    """Walk-through c31: "for erin (delegation)" next to "Erin Costa" elsewhere, and recently decided rows
+    without a link to their change."""
+    lead = setup["lead"]
+    lead.first_name, lead.last_name = "Lena", "Lead"
+    lead.save(update_fields=["first_name", "last_name"])
+    deputy = member(team, "deputy")
+    now = timezone.now()
+    ApprovalDelegation.objects.create(user=lead, delegate=deputy, starts_at=now - datetime.timedelta(hours=1),
+                                      ends_at=now + datetime.timedelta(days=1))
+    client.force_login(deputy)
+    page = client.get("/changes/approvals/").content.decode()
+    assert "for Lena Lead (delegation)" in page and "for lead (delegation)" not in page
+    client.post(f"/changes/{setup['change'].pk}/approval/decide/", {"decision": "approved", "comment": ""})
+    page = client.get("/changes/approvals/").content.decode()
+    decided = page[page.index('id="decided-by-me"'):]
+    assert f'<a href="{setup["change"].get_absolute_url()}" class="fw-semibold">{setup["change"].number}</a>' in decided
+    assert "for Lena Lead (delegation)" in decided

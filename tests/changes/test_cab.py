@@ -275,3 +275,97 @@ def test_only_a_manager_or_an_attendee_edits_the_minutes(client, api, board, use
     saved = api(users["manager"]).put(f"{BASE}/cab-meetings/{meeting.pk}/minutes/", {"minutes": "# M"},
                                       format="json")
     assert saved.status_code == 200 and saved.json() == {"minutes": "# M"}
+
+
+# --- walk-through findings (e02, e04, e06, e07) -------------------------------------------------------------
+
+def _set_window(change):
+    start = datetime.datetime(2026, 11, 30, 22, 0, tzinfo=datetime.UTC)
+    ChangeRequest.objects.filter(pk=change.pk).update(planned_start=start,
+                                                      planned_end=start + datetime.timedelta(hours=2))
+
+
+def test_agenda_and_minutes_show_the_risk_label_points_and_a_readable_window(client, board):
+    board["gm1"].time_zone = "Europe/Berlin"  # the viewer's zone: UTC+1 in winter
+    board["gm1"].save(update_fields=["time_zone"])
+    _set_window(board["high"])
+    meeting = board["meeting"]
+    cab.generate_agenda(meeting, actor=act(board["gm1"]))
+    client.force_login(board["gm1"])
+    page = client.get(f"/changes/cab/{meeting.pk}/").content.decode()
+    assert "High, 62 points" in page and "high (62)" not in page
+    assert "Tier-1 service reached (+30)" in page
+    assert "2026-11-30 23:00" in page and "2026-12-01 01:00" in page and "T22:00:00+00:00" not in page
+    minutes = client.get(f"/changes/cab/{meeting.pk}/minutes/").content.decode()
+    assert "Risk: High, 62 points" in minutes and "Tier-1 service reached (+30)" in minutes
+    assert "2026-11-30 23:00 – 2026-12-01 01:00 CET" in minutes and "+00:00" not in minutes
+    md = client.get(f"/changes/cab/{meeting.pk}/minutes.md").content.decode()
+    assert "- Planned window: 2026-11-30 22:00 – 2026-12-01 00:00 UTC" in md
+    assert "- Risk: High, 62 points" in md and "T22:00" not in md
+    assert " UTC" in md.split("- When: ")[1].splitlines()[0]
+
+
+def test_an_agenda_kept_before_the_points_were_stored_still_shows(client, board):
+    cab.generate_agenda(board["meeting"], actor=act(board["gm1"]))
+    item = CABAgendaItem.objects.get()
+    summary = dict(item.summary)
+    summary.pop("factors")
+    CABAgendaItem.objects.filter(pk=item.pk).update(summary=summary)
+    client.force_login(board["gm1"])
+    page = client.get(f"/changes/cab/{board['meeting'].pk}/").content.decode()
+    assert "Tier-1 service reached (+30)" in page and "High, 62 points" in page  # points read from the change
+
+
+def test_the_printable_minutes_have_the_app_icon(client, board):
+    client.force_login(board["gm1"])
+    printable = client.get(f"/changes/cab/{board['meeting'].pk}/minutes/print/").content.decode()
+    assert '<link rel="icon" href="/static/opsdesk/favicon.svg"' in printable
+
+
+def test_cancel_asks_for_its_reason_in_the_shared_dialog(client, board):
+    client.force_login(board["gm1"])
+    page = client.get(f"/changes/cab/{board['meeting'].pk}/").content.decode()
+    assert 'data-bs-target="#transition-cancel"' in page and 'id="transition-cancel"' in page
+    dialog = page[page.index('id="transition-cancel"'):]
+    assert f'action="/changes/cab/{board["meeting"].pk}/transition/cancel/"' in dialog
+    assert '<textarea class="form-control mb-2" id="t-cancel-reason" name="reason"' in dialog
+    assert 'placeholder="Reason"' not in page
+    done = client.post(f"/changes/cab/{board['meeting'].pk}/transition/cancel/", {"reason": "Holiday"})
+    assert done.status_code == 302 and CABMeeting.objects.get(pk=board["meeting"].pk).status == "cancelled"
+
+
+def test_the_list_shows_the_board_or_a_dash(client, board, users):
+    cab.create_meeting(actor=act(users["manager"]), data={"title": "DBA board", "starts_at": timezone.now(),
+                                                          "board": board["team"]})
+    client.force_login(users["viewer"])
+    content = client.get("/changes/cab/").content.decode()
+    boards = [cell.split("</td>")[0] for cell in content.split('class="cab-board">')[1:]]
+    assert any("DBA" in cell for cell in boards)
+    assert any("—" in cell for cell in boards)
+
+
+def test_every_item_shows_its_decision_as_a_badge(client, board):
+    meeting = board["meeting"]
+    cab.generate_agenda(meeting, actor=act(board["gm1"]))
+    client.force_login(board["gm1"])
+    page = client.get(f"/changes/cab/{meeting.pk}/").content.decode()
+    assert 'item-decision">Not decided</span>' in page
+    cab.record_decision(CABAgendaItem.objects.get(), actor=act(board["gm1"]), decision="approved", notes="Go")
+    page = client.get(f"/changes/cab/{meeting.pk}/").content.decode()
+    assert 'item-decision">Awaiting the quorum</span>' in page and "Approved by gm1: Go" in page
+
+
+def test_deciding_without_being_an_approver_says_so_on_the_meeting_page(client, api, board, users):
+    meeting = board["meeting"]
+    cab.generate_agenda(meeting, actor=act(board["gm1"]))
+    item = CABAgendaItem.objects.get()
+    client.force_login(users["responder"])
+    response = client.post(f"/changes/cab/{meeting.pk}/items/{item.pk}/decide/", {"decision": "approved"})
+    assert response.status_code == 403
+    content = response.content.decode()
+    assert "cab-agenda" in content and 'class="invalid-feedback d-block item-error" role="alert"' in content
+    assert "Go to the dashboard" not in content and meeting.number in content
+    assert CABAgendaItem.objects.get().decided_by is None
+    refused = api(users["responder"]).post(f"{BASE}/cab-meetings/{meeting.pk}/items/{item.pk}/decide/",
+                                           {"decision": "approved"}, format="json")
+    assert refused.status_code == 403

@@ -309,3 +309,28 @@ def test_api_json_queries_do_not_grow(api, users, django_assert_max_num_queries)
 def test_local_midnight_uses_the_active_zone():
     with timezone.override(zoneinfo.ZoneInfo("Europe/Berlin")):
         assert schedule.local_midnight(DAY).utcoffset() == datetime.timedelta(hours=1)
+
+
+def _calendar_css() -> str:
+    from django.contrib.staticfiles import finders
+
+    return open(finders.find("opsdesk/changes_calendar.css"), encoding="utf-8").read()
+
+
+def test_more_anchors_land_below_the_sticky_navbar_and_list_columns_line_up(client, users):
+    """Walk-through d09: "+N more" opened the list with the day under the sticky navbar; the list's per-day
+    tables each sized their own columns."""
+    scheduled()
+    client.force_login(users["viewer"])
+    listing = client.get(PAGE, {"view": "list", "date": DAY.isoformat()}).content.decode()
+    assert "opsdesk/changes_calendar.css" in listing
+    assert 'id="day-2031-03-12"' in listing
+    section = listing[listing.index('id="day-2031-03-12"') - 200:listing.index('id="day-2031-03-12"')]
+    assert "calendar-day" in section
+    assert listing.count('<table class="table table-sm align-middle mb-0 calendar-list-table">') >= 2
+    assert '<col class="calendar-col-time"><col class="calendar-col-what"><col class="calendar-col-team">' in listing
+    css = re.sub(r"\s+", " ", _calendar_css())
+    assert re.search(r"\.calendar-list \.calendar-day \{[^}]*scroll-margin-top: \d", css)
+    assert re.search(r"\.calendar-list-table \{[^}]*table-layout: fixed", css)
+    for column in ("time", "team", "risk"):
+        assert re.search(rf"\.calendar-col-{column} \{{[^}}]*width: \d", css)

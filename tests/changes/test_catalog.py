@@ -136,3 +136,19 @@ def test_responders_and_viewers_cannot_change_the_catalog(client, users):
     assert client.get(reverse("changes:template_list")).status_code == 302
     template.refresh_from_db()
     assert template.name == "Add a DNS record"
+
+
+def test_the_template_list_names_types_as_the_filter_does_and_says_yes_or_no(client, users):
+    """Walk-through e05: the Type column used "Plan template" while the filter offers Standard / Normal /
+    Emergency, and the Active column read "True"."""
+    ChangeTemplate.objects.filter(slug="add-dns-record").update(active=False)
+    client.force_login(users["viewer"])
+    content = client.get(reverse("changes:template_list")).content.decode()
+    table = content[content.index("<table"):]
+    assert "True" not in table and "False" not in table
+    assert ">Yes</span>" in table and ">No</span>" in table
+    assert ">Standard</span>" in table and ">Normal</span>" in table
+    assert "Plan template" not in table
+    filtered = client.get(reverse("changes:template_list"), {"change_type": "normal"}).content.decode()
+    filtered = filtered[filtered.index("<table"):]
+    assert ">Normal</span>" in filtered and ">Standard</span>" not in filtered

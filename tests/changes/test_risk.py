@@ -50,9 +50,11 @@ def test_a_change_whose_ci_impact_reaches_a_tier_1_service_is_at_least_high_and_
     impact = factor(assessment, "cmdb_impact")
     assert impact["points"] == risk.TIER_POINTS[1]
     text = impact["explanation"]
-    assert "db-01" in text and "app-01" in text and "Payments (tier 1)" in text
-    assert text.index("db-01") < text.index("app-01") < text.index("Payments")
-    assert "at least high" in text
+    assert "Payments" in text and "at least high" in text
+    # The paths are a list next to the sentence (shown as <ul> on the panel).
+    [path] = impact["paths"]
+    assert "db-01" in path and "app-01" in path and "Payments (tier 1)" in path
+    assert path.index("db-01") < path.index("app-01") < path.index("Payments")
 
 
 def test_the_same_graph_on_a_tier_3_service_stays_low():
@@ -75,7 +77,7 @@ def test_the_change_s_own_tier_1_service_counts_too():
     payments = ServiceFactory(name="Payments", tier=1)
     assessment = risk.assess(make_change(services=[payments]))
     assert assessment.level == "high"
-    assert "Payments (tier 1) is an affected service" in factor(assessment, "cmdb_impact")["explanation"]
+    assert "Payments (tier 1) is an affected service" in factor(assessment, "cmdb_impact")["paths"][0]
 
 
 def test_no_cis_or_services_no_impact():
@@ -341,3 +343,52 @@ def test_reassess_saves_and_is_refused_when_closed(payments_graph):
     set_state(change, status="closed")
     with pytest.raises(TransitionNotAllowed):
         risk.reassess(change, actor=FACTORY_ACTOR)
+
+
+# --- walk-through fixes: degraded redundancy and the impact paths as a list -----------------------------------
+
+def test_a_host_whose_vm_reaches_a_service_only_through_a_redundant_cluster_says_the_redundancy_absorbs_it():
+    """esx-02 hosts one of three cluster members: the cluster (2 needed) is degraded, no service is reached;
+    the factor says so and adds a few points, fewer than the smallest service impact."""
+    from tests.cmdb.factories import cls
+
+    platform = ServiceFactory(name="Kubernetes Platform", tier=1)
+    cluster = CIFactory(name="k8s-eu1-cluster", ci_class=cls("cluster"), redundancy_min=2)
+    members = [CIFactory(name=f"k8s-eu1-cp-0{i}") for i in (1, 2, 3)]
+    for member in members:
+        relate(member, "member-of", cluster)
+    app = CIFactory(name="k8s-api", services=[platform])
+    relate(app, "runs-on", cluster)
+    host = CIFactory(name="esx-fra1-02")
+    relate(members[0], "hosted-on", host)
+
+    impact = factor(risk.assess(make_change(cis=[host])), "cmdb_impact")
+    text = impact["explanation"]
+    assert "reaches no service in the CMDB, but redundancy is reduced" in text
+    assert "esx-fra1-02's failure is absorbed by redundancy: k8s-eu1-cluster loses 1 of 3 members." in text
+    assert 0 < impact["points"] < risk.TIER_POINTS[4] + 1
+    assert impact["points"] == risk.DEGRADED_POINTS
+
+
+def test_degraded_redundancy_is_said_and_counted_next_to_a_service_reached(payments_graph):
+    from tests.cmdb.factories import cls
+
+    cluster = CIFactory(name="db-cluster", ci_class=cls("cluster"), redundancy_min=1)
+    relate(payments_graph["db"], "member-of", cluster)
+    relate(CIFactory(name="db-02"), "member-of", cluster)
+    impact = factor(risk.assess(make_change(cis=[payments_graph["db"]])), "cmdb_impact")
+    assert impact["points"] == risk.TIER_POINTS[1] + risk.DEGRADED_POINTS
+    assert "db-01's failure is absorbed by redundancy: db-cluster loses 1 of 2 members." in impact["explanation"]
+
+
+def test_the_impact_explanation_is_a_sentence_and_the_paths_a_list():
+    services = [ServiceFactory(name=f"Service {i}", tier=2) for i in range(3)]
+    db = CIFactory(name="db-77")
+    for i, service in enumerate(services):
+        relate(CIFactory(name=f"app-7{i}", services=[service]), "runs-on", db)
+    impact = factor(risk.assess(make_change(cis=[db])), "cmdb_impact")
+    assert set(impact) == {"key", "label", "points", "explanation", "paths"}
+    assert impact["explanation"] == ("The impact reaches 3 service(s), the most critical of tier 2: "
+                                     "Service 0, Service 1, Service 2.")
+    assert len(impact["paths"]) == 3
+    assert all(p.startswith("db-77 -> ") and p.endswith("(tier 2)") for p in impact["paths"])

@@ -39,7 +39,7 @@ def test_get_risk_computes_the_assessment_without_saving(api, users, tier1_chang
     body = response.json()
     assert body["level"] == "high" and body["saved"] is False and body["change"] == tier1_change.number
     impact = next(f for f in body["factors"] if f["key"] == "cmdb_impact")
-    assert "Payments (tier 1)" in impact["explanation"]
+    assert "Payments" in impact["explanation"] and "Payments (tier 1)" in impact["paths"][0]
     tier1_change.refresh_from_db()
     assert tier1_change.risk_assessed_at is None
 

@@ -288,3 +288,51 @@ def test_thresholds_out_of_order_are_refused_and_nothing_changes(client, users):
     assert response.status_code == 422
     assert "The thresholds must rise" in response.content.decode()
     assert ChangeSettings.objects.get(pk=1).risk_high_from == 50
+
+
+# --- walk-through fixes: impact paths as a list, the collisions of a closed change ----------------------------
+
+def test_the_risk_panel_lists_the_impact_paths_under_the_sentence(tier1_change, users):
+    change = risk.reassess(tier1_change, actor=FACTORY_ACTOR)
+    html = panel_html(change, users["viewer"], "risk")
+    paths = re.search(r'<ul class="[^"]*risk-paths">(.*?)</ul>', html, re.S)
+    assert paths is not None
+    items = re.findall(r"<li>(.*?)</li>", paths.group(1))
+    assert items == ["db-01 -&gt; is needed by -&gt; app-01 -&gt; supports -&gt; Payments (tier 1)"] or (
+        len(items) == 1 and items[0].startswith("db-01") and items[0].endswith("Payments (tier 1)"))
+
+
+def _clashing_pair(team, users, status):
+    host, vm = CIFactory(name="esx-9"), CIFactory(name="vm-9")
+    relate(vm, "hosted-on", host)
+    other = make_change(owner_team=team, cis=[host])
+    change = make_change(owner_team=team, cis=[vm])
+    ChangeRequest.objects.filter(pk=other.pk).update(status="scheduled")
+    ChangeRequest.objects.filter(pk=change.pk).update(
+        status=status, collisions=[{"kind": "ci", "message": "Clash acknowledged at submission."}],
+        collisions_acknowledged_by=users["manager"], collisions_acknowledged_at=timezone.now())
+    change.refresh_from_db()
+    return change, other
+
+
+def test_a_closed_change_shows_only_what_was_acknowledged_at_submission(team, users,
+                                                                       django_assert_max_num_queries):
+    from opsdesk.changes import collisions
+
+    change, other = _clashing_pair(team, users, "closed")
+    with django_assert_max_num_queries(1):  # who acknowledged; no live check for a closed change
+        context = collisions.panel_context(change, users["viewer"])
+    assert context["live"] == []
+    html = render_to_string("changes/risk_collisions.html", {"panel": context})
+    assert "Acknowledged at submission" in html and "Clash acknowledged at submission." in html
+    assert "collides" not in html and "Checked now" not in html and other.number not in html
+
+
+def test_an_open_change_shows_the_live_check_and_the_acknowledged_ones_under_their_headings(team, users):
+    change, other = _clashing_pair(team, users, "scheduled")
+    html = panel_html(change, users["viewer"], "collisions")
+    assert html.index("Checked now") < html.index(other.number) < html.index("Acknowledged at submission")
+    ChangeRequest.objects.filter(pk=other.pk).update(status="closed")
+    html = panel_html(change, users["viewer"], "collisions")
+    assert "Checked now" in html and "collides with the planned window now" in html
+    assert "Clash acknowledged at submission." in html

@@ -267,3 +267,130 @@ def test_the_request_approval_dialog_lists_new_collisions_with_a_required_checkb
     client.post(url, {"acknowledge_collisions": "1"})
     change.refresh_from_db()
     assert change.status == "approval" and change.collisions_acknowledged_by == users["manager"]
+
+
+# --- walk-through fixes ---------------------------------------------------------------------------------------
+
+def detail_value(content, label):
+    """The text of the Details row `label` (the <dd> after its <dt>)."""
+    import re
+
+    match = re.search(rf"<dt[^>]*>{re.escape(label)}</dt>\s*<dd[^>]*>(.*?)</dd>", content, re.S)
+    assert match, f"no row {label}"
+    return match.group(1).strip()
+
+
+def test_review_required_in_the_details_follows_the_same_rule_as_the_review_panel(client, users, team):
+    from tests.changes.factories import put_in_state
+
+    login(client, users["viewer"])
+    change = put_in_state(planned(owner_team=team), "scheduled", risk_level="very_high", review_required=False)
+    content = client.get(change.get_absolute_url()).content.decode()
+    assert detail_value(content, "Review required") == "Yes"
+    assert 'id="review-required"' in content  # the panel says required too
+    low = put_in_state(planned(owner_team=team), "scheduled", risk_level="low", review_required=False)
+    content = client.get(low.get_absolute_url()).content.decode()
+    assert detail_value(content, "Review required") == "No" and 'id="review-required"' not in content
+    flagged = put_in_state(planned(owner_team=team), "scheduled", risk_level="low", review_required=True)
+    content = client.get(flagged.get_absolute_url()).content.decode()
+    assert detail_value(content, "Review required") == "Yes" and 'id="review-required"' in content
+
+
+def test_plan_progress_counts_implementation_steps_and_backout_steps_apart(client, users, team):
+    from tests.changes.factories import put_in_state
+
+    login(client, users["viewer"])
+    change = put_in_state(planned(owner_team=team), "implementing")  # 2 implementation steps, 1 backout
+    content = client.get(change.get_absolute_url()).content.decode()
+    assert "0 of 2 implementation steps done" in content and 'id="backout-progress"' not in content
+    first = change.steps.get(kind="implementation", order=1)
+    services.tick_step(first, actor=FACTORY_ACTOR)
+    services.tick_step(change.steps.get(kind="backout"), actor=FACTORY_ACTOR)
+    content = client.get(change.get_absolute_url()).content.decode()
+    assert "1 of 2 implementation steps done" in content
+    assert "1 of 1 backout steps done" in content
+
+
+def test_the_list_fits_narrow_screens_type_under_title_implementer_under_team(client, users, team):
+    login(client, users["viewer"])
+    implementer = UserFactory(first_name="Alice", last_name="Nakamura")
+    make_change(owner_team=team, implementer=implementer, title="Patch the hosts", change_type="emergency")
+    content = client.get(reverse("changes:list")).content.decode()
+    import re
+
+    thead = content[content.index("<thead"):content.index("</thead>")]
+    headers = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", thead, re.S)]
+    assert headers == ["Number", "Title", "Risk", "Status", "Planned start", "Team · implementer"]
+    title_cell = content[content.index("Patch the hosts"):]
+    assert title_cell.index("Emergency") < title_cell.index("</td>")
+    team_cell = content[content.index('<td class="col-team">'):]
+    assert team.name in team_cell[:team_cell.index("</td>")]
+    assert implementer.display_name in team_cell[:team_cell.index("</td>")]
+
+
+def test_a_window_filter_whose_from_is_after_its_to_answers_400_with_the_error(client, users, team):
+    login(client, users["viewer"])
+    make_change(owner_team=team, title="Listed change")
+    response = client.get(reverse("changes:list"), {"planned_from": "2026-12-20", "planned_to": "2026-12-01"})
+    assert response.status_code == 400
+    content = response.content.decode()
+    assert 'id="filter-errors"' in content
+    assert "“To” (2026-12-01) is before “from” (2026-12-20)." in content
+    assert 'for="id_planned_to"' in content and "Listed change" not in content
+    response = client.get(reverse("changes:list"), {"planned_from": "2026-12-20", "planned_to": "2026-12-01"},
+                          HTTP_HX_REQUEST="true", HTTP_HX_TARGET="record-table")
+    assert response.status_code == 422 and "is before “from”" in response.content.decode()
+    assert client.get(reverse("changes:list")).status_code == 200
+
+
+def test_choosing_a_template_also_fills_the_category_out_of_band(client, users):
+    login(client, users["responder"])
+    template = ChangeTemplate.objects.filter(category__isnull=False).select_related("category").first()
+    response = client.get(reverse("changes:plan_rows"), {"template": template.pk}, HTTP_HX_REQUEST="true",
+                          HTTP_HX_TRIGGER_NAME="template")
+    content = response.content.decode()
+    assert 'id="id_category"' in content and 'hx-swap-oob="true"' in content
+    assert f'<option value="{template.category_id}" selected>{template.category.name}</option>' in content
+    category = ChangeCategory.objects.get(slug="database")
+    content = client.get(reverse("changes:plan_rows"), {"category": category.pk}, HTTP_HX_REQUEST="true",
+                         HTTP_HX_TRIGGER_NAME="category").content.decode()
+    assert 'hx-swap-oob' not in content  # choosing the category itself leaves its select alone
+
+
+def test_end_before_start_shows_with_the_other_field_errors(client, users, team):
+    login(client, users["responder"])
+    start, end = window()
+    data = form_data(team, planned_start=end.strftime("%Y-%m-%dT%H:%M"), planned_end=start.strftime("%Y-%m-%dT%H:%M"),
+                     title="", owner_team="", **{"steps-0-minutes": "lots"})
+    response = client.post(reverse("changes:create"), data)
+    assert response.status_code == 422
+    content = response.content.decode()
+    assert 'id="id_planned_end_error"' in content and "The planned end must be after the planned start." in content
+    assert 'id="id_owner_team_error"' in content and 'id="id_title_error"' in content
+    assert 'id="step-errors"' in content
+    assert ChangeRequest.objects.count() == 0
+
+
+def test_starting_weeks_before_the_window_asks_first_and_not_within_it(client, users, team):
+    from django.utils import timezone
+
+    from tests.changes.factories import put_in_state
+
+    login(client, users["manager"])
+    start, end = window(start_in_hours=24 * 22 + 1)
+    early = put_in_state(planned(owner_team=team, planned_start=start, planned_end=end), "scheduled")
+    content = client.get(early.get_absolute_url()).content.decode()
+    local = timezone.localtime(start)
+    expected = f"The planned window starts on {local.day} {local:%b %H:%M}, in 22 days. Start now?"
+    assert expected in content and 'id="early-start-warning"' in content
+    assert 'data-bs-target="#transition-start_implementation"' in content
+    assert 'id="confirm-start_implementation"' in content
+    client.post(reverse("changes:transition", args=[early.pk, "start_implementation"]))
+    early.refresh_from_db()
+    assert early.status == "implementing"  # the dialog's button takes the transition
+    start, end = window(start_in_hours=-0.5)
+    due = put_in_state(planned(owner_team=team), "scheduled", planned_start=start, planned_end=end)
+    content = client.get(due.get_absolute_url()).content.decode()
+    assert 'id="early-start-warning"' not in content and "Start now?" not in content
+    assert 'data-bs-target="#transition-start_implementation"' not in content
+    assert 'id="action-start_implementation"' in content

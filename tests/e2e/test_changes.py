@@ -67,7 +67,7 @@ def test_requester_submits_a_planned_change_the_lead_approves_it_and_the_calenda
     page.locator("#action-request_approval").click()
     expect(page.locator("#record-status")).to_have_text("Approval")
     # The requester sees who is to approve, but has nothing to decide themselves.
-    expect(page.locator("#approvals-panel")).to_contain_text("lara")
+    expect(page.locator("#approvals-panel")).to_contain_text("Lara Lead")
     expect(page.locator("#approval-decide")).to_have_count(0)
     shot(page, "change-awaiting-approval")
 

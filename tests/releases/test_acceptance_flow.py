@@ -55,7 +55,7 @@ def test_shipped_settings_and_the_real_approval_flow_open_production():
     deploy(release, "staging", actor)
 
     answer = _gate(release)
-    assert answer.reasons == [f"{change.number} is draft, not approved; Production needs an approved change."]
+    assert answer.reasons == [f"{change.number} is in Draft, not approved; Production needs an approved change."]
     with pytest.raises(services.GateDenied):
         deploy(release, "production", actor)
 
@@ -65,7 +65,7 @@ def test_shipped_settings_and_the_real_approval_flow_open_production():
     change = change_services.transition_change(change, "start_assessment", actor=actor)
     change = change_services.transition_change(change, "request_approval", actor=actor)
     assert change.status == "approval"
-    assert any(change.number in r and "approval" in r for r in _gate(release).reasons)
+    assert any(change.number in r and "is in Approval" in r for r in _gate(release).reasons)
 
     with pytest.raises(PermissionDenied):  # nobody approves their own change
         approvals.decide_for_change(change, actor=actor, decision="approved")

@@ -59,7 +59,7 @@ def test_unapproved_change_is_named_with_its_state():
     change = make_change(owner_team=release.owner_team)
     release.changes.add(change)
     reasons = gates.check(release, environment("production")).reasons
-    assert any(change.number in r and "draft" in r for r in reasons)
+    assert any(change.number in r and "is in Draft" in r for r in reasons)
 
 
 def test_approved_change_and_staging_success_open_production():

@@ -154,7 +154,7 @@ def test_the_gate_reads_the_change_rows_again_inside_the_deployment(team):
     with CaptureQueriesContext(connection) as queries:
         with pytest.raises(services.GateDenied) as denied:
             services.record_deployment(stale, environment("production"), actor=FACTORY_ACTOR, data={})
-    assert any(change.number in r and "closed" in r for r in denied.value.reasons)
+    assert any(change.number in r and "is in Closed" in r for r in denied.value.reasons)
     assert _counts() == before
     if connection.vendor == "postgresql":
         assert any("changes_changerequest" in q["sql"] and "FOR UPDATE" in q["sql"] for q in queries.captured_queries)
@@ -227,7 +227,7 @@ def test_a_rolled_back_success_does_not_open_the_next_stage(team):
     assert gates.check(release, environment("production")).allowed
     services.rollback(release, environment("test"), actor=FACTORY_ACTOR, data={"reason": "tests failed"})
     answer = gates.check(release, environment("production"))
-    assert answer.reasons == [f"{release.number} 2.4.0 has not succeeded in Test yet."]
+    assert answer.reasons == [f"{release.number} 2.4.0: its deployment to Test was rolled back."]
     deploy(release, "test")  # deployed again: the new success counts
     assert gates.check(release, environment("production")).allowed
 

@@ -104,8 +104,10 @@ class ApprovalInboxView(RoleView):
             row.delegated = row.approver_id != request.user.pk
             row.overdue = row.due_at is not None and row.due_at <= now
             row.form = (errors or {}).get(row.change_id) or DecisionForm(auto_id=f"a{row.pk}-%s")
-        decided = (Approval.objects.filter(decided_by=request.user).select_related("change", "approver")
-                   .order_by("-decided_at", "-id")[:20])
+        decided = list(Approval.objects.filter(decided_by=request.user).select_related("change", "approver")
+                       .order_by("-decided_at", "-id")[:20])
+        for row in decided:
+            row.change_url = change_url(row.change)
         return render(request, "changes/approval_inbox.html", {
             "page": page, "decided": decided, "now": now}, status=status)
 

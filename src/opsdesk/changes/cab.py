@@ -27,7 +27,7 @@ from opsdesk.core.permissions import has_role
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import approvals
-from .models import ApprovalStage, CABAgendaItem, CABMeeting, ChangeRequest
+from .models import RISK_LEVELS, ApprovalStage, CABAgendaItem, CABMeeting, ChangeRequest
 from .workflows import CAB_MEETING_WORKFLOW
 
 HIGH_RISK = ("high", "very_high")
@@ -42,8 +42,65 @@ audit.register_action_labels({
 })
 
 
-def _when(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+DATE_FORMAT = "%Y-%m-%d %H:%M"  # the project's date format ("Y-m-d H:i" in the templates)
+
+
+def _when(value, tz=None) -> str:
+    return timezone.localtime(value, tz).strftime(DATE_FORMAT) if value else ""
+
+
+def _parse(value):
+    """A window bound kept in a summary (ISO text) as an aware datetime, or None."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, datetime.UTC)
+
+
+def risk_text(summary: dict) -> str:
+    """"Very high, 111 points" (the level's label and the score), "not assessed" without a level."""
+    level = dict(RISK_LEVELS).get(summary.get("risk_level") or "")
+    score = summary.get("risk_score")
+    if level is None:
+        return _("not assessed") if score is None else _("%(n)s points") % {"n": score}
+    if score is None:
+        return str(level)
+    return _("%(level)s, %(n)s points") % {"level": level, "n": score}
+
+
+def factor_lines(summary: dict, change: ChangeRequest | None = None) -> list[str]:
+    """Each risk factor with its points ("CMDB impact (+30)"). Older summaries kept the labels only: their
+    points are then read from the change's factors of the same label, when it still has them."""
+    factors = summary.get("factors")
+    if factors is None:
+        points = {str(f.get("label")): f.get("points") for f in (change.risk_factors if change else None) or []
+                  if isinstance(f, dict)}
+        factors = [{"label": str(label), "points": points.get(str(label))} for label in summary.get("risk_factors")
+                   or []]
+    return [f"{f.get('label', '')} (+{f.get('points', 0)})" if f.get("points") is not None else str(f.get("label"))
+            for f in factors if isinstance(f, dict)]
+
+
+def describe(summary: dict, change: ChangeRequest | None = None) -> dict:
+    """What a page shows of an item's summary: the risk label, the factors with their points, the window
+    as datetimes (the template renders them in the viewer's time zone)."""
+    summary = summary or {}
+    return {"risk": risk_text(summary), "factors": factor_lines(summary, change),
+            "start": _parse(summary.get("planned_start")), "end": _parse(summary.get("planned_end"))}
+
+
+def window_text(summary: dict, tz=None) -> str:
+    """The planned window in the project's date format in `tz` (UTC by default), the zone said once."""
+    tz = tz or datetime.UTC
+    start, end = _parse(summary.get("planned_start")), _parse(summary.get("planned_end"))
+    if start is None:
+        return ""
+    zone = timezone.localtime(start, tz).tzname() or str(tz)
+    until = f" – {_when(end, tz)}" if end else ""
+    return f"{_when(start, tz)}{until} {zone}"
 
 
 # --- meetings ----------------------------------------------------------------------------------------------
@@ -107,6 +164,8 @@ def summarize(change: ChangeRequest) -> dict:
         "risk_level": change.risk_level or "", "risk_score": change.risk_score,
         "risk_factors": [str(f.get("label") or f.get("key") or "") for f in change.risk_factors or []
                          if isinstance(f, dict)],
+        "factors": [{"label": str(f.get("label") or f.get("key") or ""), "points": f.get("points")}
+                    for f in change.risk_factors or [] if isinstance(f, dict)],
         "collision_count": len(collisions),
         "collisions": [str(c.get("message") or "") for c in collisions if isinstance(c, dict)],
         "plan_steps": getattr(change, "plan_step_count", 0), "backout_steps": getattr(change, "backout_step_count", 0),
@@ -205,11 +264,14 @@ def record_decision(item: CABAgendaItem, *, actor: Actor, decision: str, notes: 
 
 # --- minutes ------------------------------------------------------------------------------------------------
 
-def generate_minutes(meeting: CABMeeting) -> str:
-    """The minutes in Markdown: meeting, attendees, and each change with its summary, decision and notes."""
+def generate_minutes(meeting: CABMeeting, tz=None) -> str:
+    """The minutes in Markdown: meeting, attendees, and each change with its summary, decision and notes.
+    Times are in `tz` (UTC by default), with the zone said, since the text travels (minutes.md, print)."""
+    tz = tz or datetime.UTC
+    zone = timezone.localtime(meeting.starts_at, tz).tzname() or str(tz)
     lines = [f"# {meeting.number}: {meeting.title}", ""]
-    until = f" – {_when(meeting.ends_at)}" if meeting.ends_at else ""
-    lines.append(f"- {_('When')}: {_when(meeting.starts_at)}{until}")
+    until = f" – {_when(meeting.ends_at, tz)}" if meeting.ends_at else ""
+    lines.append(f"- {_('When')}: {_when(meeting.starts_at, tz)}{until} {zone}")
     if meeting.location:
         lines.append(f"- {_('Where')}: {meeting.location}")
     lines.append(f"- {_('Status')}: {meeting.get_status_display()}")
@@ -223,19 +285,17 @@ def generate_minutes(meeting: CABMeeting) -> str:
         s = item.summary or {}
         lines.append(f"### {item.order}. {item.change.number} {item.change.title}")
         lines.append("")
-        risk = s.get("risk_level") or _("not assessed")
-        score = f" ({s['risk_score']})" if s.get("risk_score") is not None else ""
-        lines.append(f"- {_('Risk')}: {risk}{score}")
-        if s.get("risk_factors"):
-            lines.append(f"- {_('Risk factors')}: {'; '.join(s['risk_factors'])}")
+        lines.append(f"- {_('Risk')}: {risk_text(s)}")
+        if factor_lines(s, item.change):
+            lines.append(f"- {_('Risk factors')}: {'; '.join(factor_lines(s, item.change))}")
         lines.append(f"- {_('Collisions')}: {s.get('collision_count', 0)}")
         for message in s.get("collisions") or []:
             lines.append(f"  - {message}")
         plan = _("%(n)s implementation steps, %(b)s backout steps") % {"n": s.get("plan_steps", 0),
                                                                         "b": s.get("backout_steps", 0)}
         lines.append(f"- {_('Plan')}: {plan}")
-        if s.get("planned_start"):
-            lines.append(f"- {_('Planned window')}: {s['planned_start']} – {s.get('planned_end') or ''}")
+        if window_text(s, tz):
+            lines.append(f"- {_('Planned window')}: {window_text(s, tz)}")
         if s.get("services"):
             lines.append(f"- {_('Services')}: {', '.join(s['services'])}")
         decision = item.get_decision_display() if item.decision else _("Not decided")

@@ -11,7 +11,8 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -101,12 +102,16 @@ def _detail_context(request, meeting, *, errors=None) -> dict:
     items = list(meeting.items.select_related("change", "decided_by").order_by("order", "id"))
     for item in items:
         item.change_url = change_url(item.change)
+        item.view = cab.describe(item.summary, item.change)
         item.form = (errors or {}).get(item.pk) or DecisionForm(auto_id=f"item{item.pk}-%s")
-    return {"meeting": meeting, "items": items, "can_edit": meeting.status == "planned"
+    transitions = [t for t in CAB_MEETING_WORKFLOW.available(meeting) if has_role(request.user, t.permission)]
+    return {"meeting": meeting, "record": meeting, "items": items, "can_edit": meeting.status == "planned"
             and has_role(request.user, "responder"),
             "can_decide": meeting.status != "cancelled" and has_role(request.user, "viewer"),
-            "transitions": [t for t in CAB_MEETING_WORKFLOW.available(meeting)
-                            if has_role(request.user, t.permission)]}
+            "transitions": transitions,
+            # the shared transition dialogs (core/_transition_modals.html) post to these
+            "urls": {"transitions": {t.name: reverse("changes:cab_transition", args=[meeting.pk, t.name])
+                                     for t in transitions}}}
 
 
 class CABDetailView(RoleView):
@@ -144,6 +149,12 @@ class CABDecideView(RoleView):
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
+            except PermissionDenied as exc:
+                # Not one of the stage's approvers: say so next to the item, on the meeting page (the API keeps
+                # its bare 403).
+                form.add_error(None, str(exc) or _("You are not an approver of this change's current stage."))
+                return render(request, "changes/cab_detail.html",
+                              _detail_context(request, meeting, errors={item.pk: form}), status=403)
             except TransitionNotAllowed as exc:
                 messages.error(request, str(exc))
                 return redirect(meeting.get_absolute_url())
@@ -174,11 +185,16 @@ class CABTransitionView(RoleView):
         return redirect(meeting.get_absolute_url())
 
 
+def _generated(meeting: CABMeeting) -> str:
+    """The minutes generated for a page: times in the viewer's time zone (the zone is said)."""
+    return cab.generate_minutes(meeting, tz=timezone.get_current_timezone())
+
+
 class CABMinutesView(RoleView):
     role = "viewer"
 
     def render_page(self, request, meeting, form=None, status=200):
-        form = form or MinutesForm(initial={"minutes": meeting.minutes or cab.generate_minutes(meeting)},
+        form = form or MinutesForm(initial={"minutes": meeting.minutes or _generated(meeting)},
                                    auto_id="minutes-%s")
         return render(request, "changes/cab_minutes.html", {
             "meeting": meeting, "form": form, "saved": bool(meeting.minutes),
@@ -193,7 +209,7 @@ class CABMinutesView(RoleView):
         if not cab.may_edit_minutes(request.user, meeting):  # a manager or an attendee
             raise PermissionDenied
         if request.POST.get("regenerate"):
-            form = MinutesForm(initial={"minutes": cab.generate_minutes(meeting)}, auto_id="minutes-%s")
+            form = MinutesForm(initial={"minutes": _generated(meeting)}, auto_id="minutes-%s")
             messages.info(request, _("The minutes were generated again from the agenda; save them to keep them."))
             return self.render_page(request, meeting, form)
         form = MinutesForm(request.POST, auto_id="minutes-%s")
@@ -213,7 +229,7 @@ class CABMinutesMarkdownView(RoleView):
 
     def get(self, request, pk):
         meeting = _meeting(pk)
-        response = HttpResponse(meeting.minutes or cab.generate_minutes(meeting),
+        response = HttpResponse(meeting.minutes or cab.generate_minutes(meeting),  # times in UTC, said
                                 content_type="text/markdown; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{meeting.number}-minutes.md"'
         return response
@@ -224,7 +240,7 @@ class CABMinutesPrintView(RoleView):
 
     def get(self, request, pk):
         meeting = _meeting(pk)
-        html = markup.render(meeting.minutes or cab.generate_minutes(meeting))
+        html = markup.render(meeting.minutes or _generated(meeting))
         return render(request, "changes/cab_minutes_print.html", {"meeting": meeting, "html": html})
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from opsdesk.core.permissions import can
@@ -91,12 +92,21 @@ class TemplateUI(RecordUI):
         return template.name
 
     def render_change_type(self, template):
-        if template.change_type == "standard":
-            return badge(gettext_lazy("Standard (pre-approved)"), "success")
-        return badge(gettext_lazy("Plan template"), "secondary")
+        """The type as the Type filter names it (Standard / Normal / Emergency); a standard change is
+        pre-approved, the others are the plan templates of their category."""
+        style = {"standard": "success", "emergency": "danger"}.get(template.change_type, "secondary")
+        note = _("pre-approved") if template.change_type == "standard" else _("plan template")
+        return format_html('{} <span class="small text-body-secondary">{}</span>',
+                           badge(template.get_change_type_display(), style), note)
 
     def text_change_type(self, template):
         return template.change_type
+
+    def render_active(self, template):
+        return badge(_("Yes"), "success") if template.active else badge(_("No"))
+
+    def text_active(self, template):
+        return "yes" if template.active else "no"
 
     def render_category(self, template):
         return template.category.name if template.category_id else ""

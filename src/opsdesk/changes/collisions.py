@@ -124,9 +124,13 @@ def find_for(*, cis=(), services=(), implementer=None, start=None, end=None, exc
 # --- the panel on the change page ---------------------------------------------------------------------------
 
 def panel_context(change, user):
+    """An open change shows the live check and what was acknowledged at submission; a closed one (its
+    window is history) only what was acknowledged."""
+    live = change.is_open
     return {
         "change": change,
-        "live": find(change),
+        "checks_live": live,
+        "live": find(change) if live else [],
         "acknowledged": change.collisions or [],
         "acknowledged_by": change.collisions_acknowledged_by,
         "acknowledged_at": change.collisions_acknowledged_at,

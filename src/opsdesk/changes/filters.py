@@ -22,6 +22,18 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
+class ChangeFilterForm(forms.Form):
+    """A window range whose "from" lies after its "to" is a mistake to show, not an empty list."""
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("planned_from"), cleaned.get("planned_to")
+        if start and end and start > end:
+            self.add_error("planned_to", _("“To” (%(to)s) is before “from” (%(from)s).") % {
+                "to": end.isoformat(), "from": start.isoformat()})
+        return cleaned
+
+
 class ChangeFilterSet(_UserAware):
     status = django_filters.MultipleChoiceFilter(choices=CHANGE_WORKFLOW.choices, label=_("Status"), distinct=False)
     open = django_filters.BooleanFilter(method="filter_open", label=_("Open"))
@@ -41,6 +53,7 @@ class ChangeFilterSet(_UserAware):
 
     class Meta:
         model = ChangeRequest
+        form = ChangeFilterForm
         fields = ["status", "open", "change_type", "risk", "outcome", "team", "implementer", "service", "ci",
                   "category", "planned_from", "planned_to"]
 

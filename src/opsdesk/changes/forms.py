@@ -174,9 +174,12 @@ class ChangeForm(RecordForm):
                 cleaned["steps"] = services.clean_steps(rows)
             except ValidationError as exc:
                 self.step_errors = exc.message_dict["steps"]
-                raise ValidationError(_("The plan has mistakes: see the steps.")) from None
+                self.add_error(None, _("The plan has mistakes: see the steps."))
         if not cleaned.get("title") and not cleaned.get("template"):
             self.add_error("title", _("Give the change a title (or choose a template that has one)."))
+        start, end = cleaned.get("planned_start"), cleaned.get("planned_end")
+        if start and end and end <= start:  # with the other field errors, not only once they are fixed
+            self.add_error("planned_end", _("The planned end must be after the planned start."))
         if cleaned.get("expected_outage") and cleaned.get("outage_minutes") is None:
             self.add_error("outage_minutes", _("Say how many minutes the outage is expected to last."))
         return cleaned

@@ -256,7 +256,8 @@ def change_panel_context(change, user) -> dict | None:
     review = PostImplementationReview.objects.filter(change_id=change.pk).select_related("reviewer").first()
     responder = can(user, REVIEW_ROLE, change)
     return {
-        "change": change, "required": review_required(change), "reasons": review_reasons(change),
+        "change": change, "required": bool(change.review_required) or review_required(change),
+        "reasons": review_reasons(change),
         "retrospective": is_retrospective(change), "review": review,
         "can_review": responder and change.status == "review",
         "review_url": reverse("changes:review", args=[change.pk]),

@@ -9,7 +9,8 @@ Contract:
 - reassess(change, *, actor) -> ChangeRequest                         (runs assess and saves the result)
 
 Every factor is {"key", "label", "points", "explanation"}; the explanation is a sentence a change
-manager reads on the change (which CIs, services, teams and numbers were involved).
+manager reads on the change (which CIs, services, teams and numbers were involved). The CMDB impact factor
+may also carry "paths": the impact paths to the services reached, one string each (shown as a list).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from opsdesk.core.workflow import TransitionNotAllowed
 # The points each computed factor adds (the questionnaire's come from its answers' weights).
 TIER_POINTS = {1: 30, 2: 15, 3: 5, 4: 2}
 SERVICE_COUNT_POINTS_MAX = 10  # one point per further service reached, at most this many
+# A redundant CI that loses members but stays up: less than any service really reached (tier 4 gives 2).
+DEGRADED_POINTS, DEGRADED_POINTS_MAX = 1, 3
 LEAD_TIME_POINTS = 15
 LEAD_TIME_PAST_POINTS = 20  # the planned start has already passed
 OUTSIDE_MAINTENANCE_POINTS = 10
@@ -132,8 +135,29 @@ def _path_text(result, key) -> str:
     return " -> ".join(p for p in parts if p)
 
 
+def _degraded_text(result) -> tuple[int, str]:
+    """(points, sentence) for the redundant CIs that lose members but stay up, or (0, "")."""
+    if not result.degraded:
+        return 0, ""
+    root_names = [result.details.get(k, {}).get("name") or result.details.get(k, {}).get("number") or str(k[1])
+                  for k in result.roots]
+    parts = []
+    for key, info in sorted(result.degraded.items(), key=lambda item: item[0][1]):
+        d = result.details.get(key, {})
+        parts.append(_("%(ci)s loses %(down)s of %(members)s members") % {
+            "ci": d.get("name") or d.get("number") or key[1], "down": info.get("down"),
+            "members": info.get("members")})
+    if len(root_names) == 1:
+        text = _("%(root)s's failure is absorbed by redundancy: %(cis)s.") % {"root": root_names[0],
+                                                                              "cis": _names(parts)}
+    else:
+        text = _("The failure of %(roots)s is absorbed by redundancy: %(cis)s.") % {"roots": _names(root_names),
+                                                                                    "cis": _names(parts)}
+    return min(DEGRADED_POINTS_MAX, DEGRADED_POINTS * len(parts)), text
+
+
 def cmdb_impact_factor(ci_ids: list[int], service_ids: list[int]) -> tuple[dict, bool]:
-    """(factor, reaches tier 1)."""
+    """(factor, reaches tier 1). The factor carries "paths": one line per service reached (shown as a list)."""
     from opsdesk.cmdb.impact import SERVICE, analyse
 
     if not ci_ids and not service_ids:
@@ -141,27 +165,36 @@ def cmdb_impact_factor(ci_ids: list[int], service_ids: list[int]) -> tuple[dict,
     result = analyse(ci_ids, services=service_ids, direction="downstream")
     own = [result.details[(SERVICE, pk)] for pk in service_ids if (SERVICE, pk) in result.details]
     reached = result.impacted_services_by_criticality()
-    entries = []  # (tier, text)
+    entries = []  # (tier, service name, path text)
     for service in own:
-        entries.append((service.get("tier", 9), _("%(service)s (tier %(tier)s) is an affected service of this change")
+        entries.append((service.get("tier", 9), service["name"], _("%(service)s (tier %(tier)s) is an affected "
+                                                                   "service of this change")
                         % {"service": service["name"], "tier": service.get("tier")}))
     for service in reached:
         if service["id"] in service_ids:
             continue
         text = _path_text(result, (SERVICE, service["id"]))
-        entries.append((service.get("tier", 9), f"{text} (" + _("tier %(tier)s") % {"tier": service.get("tier")} + ")"))
+        entries.append((service.get("tier", 9), service["name"],
+                        f"{text} (" + _("tier %(tier)s") % {"tier": service.get("tier")} + ")"))
+    degraded_points, degraded_text = _degraded_text(result)
     if not entries:
+        if degraded_text:
+            text = _("The impact of the affected CIs reaches no service in the CMDB, but redundancy is reduced.")
+            return _factor("cmdb_impact", degraded_points, f"{text} {degraded_text}"), False
         return _factor("cmdb_impact", 0, _("The impact of the affected CIs reaches no service in the CMDB.")), False
     entries.sort(key=lambda e: e[0])
     best = entries[0][0]
-    points = TIER_POINTS.get(best, 0) + min(SERVICE_COUNT_POINTS_MAX, len(entries) - 1)
-    text = _("The impact reaches %(count)s service(s), the most critical of tier %(tier)s: %(paths)s.") % {
-        "count": len(entries), "tier": best, "paths": "; ".join(t for _tier, t in entries[:5])}
-    if len(entries) > 5:
-        text += " " + _("And %(count)s more.") % {"count": len(entries) - 5}
+    points = TIER_POINTS.get(best, 0) + min(SERVICE_COUNT_POINTS_MAX, len(entries) - 1) + degraded_points
+    text = _("The impact reaches %(count)s service(s), the most critical of tier %(tier)s: %(services)s.") % {
+        "count": len(entries), "tier": best, "services": _names([name for _tier, name, _path in entries])}
     if best == 1:
         text += " " + _("A change reaching a tier-1 service is at least high risk.")
-    return _factor("cmdb_impact", points, text), best == 1
+    if degraded_text:
+        text += " " + degraded_text
+    paths = [path for _tier, _name, path in entries[:10]]
+    if len(entries) > 10:
+        paths.append(_("And %(count)s more.") % {"count": len(entries) - 10})
+    return {**_factor("cmdb_impact", points, text), "paths": paths}, best == 1
 
 
 def lead_time_factor(change, settings, now) -> dict:

@@ -31,7 +31,9 @@ from .models import ChangeRequest, FreezeWindow
 
 FACTOR = inline_serializer(name="ChangeRiskFactor", fields={
     "key": serializers.CharField(), "label": serializers.CharField(), "points": serializers.IntegerField(),
-    "explanation": serializers.CharField()})
+    "explanation": serializers.CharField(),
+    "paths": serializers.ListField(child=serializers.CharField(), required=False,
+                                   help_text="CMDB impact only: the paths to the services reached")})
 ASSESSMENT = inline_serializer(name="ChangeRiskAssessment", fields={
     "change": serializers.CharField(), "score": serializers.IntegerField(), "level": serializers.CharField(),
     "factors": FACTOR, "answers": serializers.DictField(), "saved": serializers.BooleanField(),

@@ -15,13 +15,23 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from opsdesk.core.markup import render_safe
 from opsdesk.core.permissions import can
-from opsdesk.core.views import Column, RecordDetailView, RecordFormView, RecordUI, TransitionView, UIView, badge
+from opsdesk.core.views import (
+    Column,
+    RecordDetailView,
+    RecordFormView,
+    RecordListView,
+    RecordUI,
+    TransitionView,
+    UIView,
+    badge,
+)
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import catalog, services
@@ -59,20 +69,31 @@ class ChangeUI(RecordUI):
     edit_role = "responder"
     comment_role = "responder"
     detail_template = "changes/change_detail.html"
+    table_template = "changes/change_table.html"
     create_service = staticmethod(services.create_change)
     update_service = staticmethod(services.update_change)
     transition_service = staticmethod(services.transition_change)
     panel_filters = ("open", "status", "change_type", "risk", "team", "service", "implementer", "planned_from",
                      "planned_to")
+    # The page fits 1366 px: the type sits under the title and the implementer under the team; the CSV
+    # export keeps one column each (csv_columns).
     columns = [
         Column("number", gettext_lazy("Number"), sort="id", link=True),
         Column("title", gettext_lazy("Title")),
-        Column("change_type", gettext_lazy("Type"), sort="change_type"),
         Column("risk_level", gettext_lazy("Risk"), sort="risk_level"),
         Column("status", gettext_lazy("Status"), sort="status"),
-        Column("planned_start", gettext_lazy("Planned start"), sort="planned_start"),
-        Column("owner_team", gettext_lazy("Owner team"), sort="owner_team__name"),
-        Column("implementer", gettext_lazy("Implementer"), sort="implementer__username"),
+        Column("planned", gettext_lazy("Planned start"), sort="planned_start"),
+        Column("team", gettext_lazy("Team · implementer"), sort="owner_team__name"),
+    ]
+    csv_columns = [
+        Column("number", gettext_lazy("Number")),
+        Column("title", gettext_lazy("Title")),
+        Column("change_type", gettext_lazy("Type")),
+        Column("risk_level", gettext_lazy("Risk")),
+        Column("status", gettext_lazy("Status")),
+        Column("planned_start", gettext_lazy("Planned start")),
+        Column("owner_team", gettext_lazy("Owner team")),
+        Column("implementer", gettext_lazy("Implementer")),
     ]
     detail_fields = ["description", "reason", "change_type", "category", "template", "requester", "owner_team",
                      "implementer", "services", "cis", "planned_start", "planned_end", "actual_start", "actual_end",
@@ -84,9 +105,10 @@ class ChangeUI(RecordUI):
 
     @classmethod
     def urls(cls):
-        replaced = ("create", "edit", "detail", "transition")
+        replaced = ("list", "create", "edit", "detail", "transition")
         patterns = [p for p in super().urls() if p.name not in replaced]
         return [
+            path(cls.path_prefix, ChangeListView.as_view(ui=cls), name="list"),
             path("new/", ChangeFormView.as_view(ui=cls), name="create"),
             path("plan-rows/", PlanRowsView.as_view(ui=cls), name="plan_rows"),
             path("<int:pk>/", ChangeDetailView.as_view(ui=cls), name="detail"),
@@ -129,8 +151,9 @@ class ChangeUI(RecordUI):
 
     # --- the list ---
     def render_title(self, change):
-        return format_html('<div class="text-wrap"><a class="fw-semibold" href="{}">{}</a></div>',
-                           change.get_absolute_url(), change.title)
+        return format_html('<div class="text-wrap change-title"><a class="fw-semibold" href="{}">{}</a></div>'
+                           '<div class="small">{}</div>', change.get_absolute_url(), change.title,
+                           self.render_change_type(change))
 
     def text_title(self, change):
         return change.title
@@ -158,9 +181,28 @@ class ChangeUI(RecordUI):
     def render_planned_start(self, change):
         return _time(change.planned_start)
 
+    def render_planned(self, change):
+        """The list's narrow cell: the date over the time."""
+        if not change.planned_start:
+            return ""
+        local = timezone.localtime(change.planned_start)
+        return format_html('<time class="text-nowrap" datetime="{}">{}<br>{}</time>', change.planned_start.isoformat(),
+                           local.strftime("%Y-%m-%d"), local.strftime("%H:%M"))
+
+    def render_team(self, change):
+        if not change.implementer_id:
+            return format_html('<div class="text-wrap">{}</div>', change.owner_team.name)
+        return format_html('<div class="text-wrap">{}</div><div class="small text-body-secondary text-wrap">{}</div>',
+                           change.owner_team.name, change.implementer.display_name)
+
+    def text_team(self, change):
+        return change.owner_team.slug
+
     def text_planned_start(self, change):
         return timezone.localtime(change.planned_start).replace(microsecond=0).isoformat() \
             if change.planned_start else ""
+
+    text_planned = text_planned_start
 
     def render_owner_team(self, change):
         return change.owner_team.name
@@ -246,6 +288,12 @@ class ChangeUI(RecordUI):
 
     render_collisions.label = gettext_lazy("Collisions acknowledged")
 
+    def render_review_required(self, change):
+        """The same rule as the review panel: the stored flag or what reviews.review_required says now."""
+        return _("Yes") if review_needed(change) else _("No")
+
+    render_review_required.label = gettext_lazy("Review required")
+
     def render_outcome_notes(self, change):
         return render_safe(change.outcome_notes) if change.outcome_notes else ""
 
@@ -261,7 +309,9 @@ class ChangeUI(RecordUI):
         approval_names = names & {"request_approval", "request_emergency_approval"}
         approval_warnings = (services.new_collisions(record, list(collisions.find(record) or []))
                              if approval_names else [])
+        start_warning = early_start_warning(record) if "start_implementation" in names else ""
         return {
+            "start_warning": start_warning,
             # Only what the type's flow allows (the core offers every transition of the state).
             "transitions": transitions,
             "status_style": STATUS_STYLES.get(record.status, "secondary"),
@@ -270,18 +320,49 @@ class ChangeUI(RecordUI):
             "submit_warnings": warnings,
             "outcome_choices": [(value, label) for value, label in OUTCOMES if value in services.FINISH_OUTCOMES],
             "approval_warnings": approval_warnings,
-            "modal_transitions": {"submit", "complete"} | (approval_names if approval_warnings else set()),
+            "review_needed": review_needed(record),
+            "modal_transitions": {"submit", "complete"} | (approval_names if approval_warnings else set())
+            | ({"start_implementation"} if start_warning else set()),
         }
 
 
+EARLY_START = datetime.timedelta(hours=1)  # starting sooner than this before the window asks first
+
+
+def early_start_warning(change: ChangeRequest, now=None) -> str:
+    """The dialog's question when the planned window starts more than an hour from now, else ""."""
+    now = now or timezone.now()
+    if change.planned_start is None or change.planned_start - now <= EARLY_START:
+        return ""
+    ahead = change.planned_start - now
+    if ahead >= datetime.timedelta(days=1):
+        days = ahead.days
+        distance = ngettext("%(n)s day", "%(n)s days", days) % {"n": days}
+    else:
+        hours = int(ahead.total_seconds() // 3600)
+        distance = ngettext("%(n)s hour", "%(n)s hours", hours) % {"n": hours}
+    when = date_format(timezone.localtime(change.planned_start), "j M H:i")
+    return _("The planned window starts on %(when)s, in %(distance)s. Start now?") % {"when": when,
+                                                                                      "distance": distance}
+
+
+def review_needed(change: ChangeRequest) -> bool:
+    from . import reviews
+
+    return bool(change.review_required) or reviews.review_required(change)
+
+
 def plan_context(change: ChangeRequest, user) -> dict:
+    """The plan's progress counts the implementation steps; backout steps ticked are counted apart."""
     steps = list(change.steps.select_related("done_by"))
     implementing = change.status == "implementing"
     may_tick = implementing and services.may_tick(user, change)
-    return {"implementation_steps": [s for s in steps if s.kind == "implementation"],
-            "backout_steps": [s for s in steps if s.kind == "backout"], "may_tick": may_tick,
-            "tick_form": TickForm(auto_id=False), "plan_done": sum(1 for s in steps if s.done_at),
-            "plan_total": len(steps)}
+    implementation = [s for s in steps if s.kind == "implementation"]
+    backout = [s for s in steps if s.kind == "backout"]
+    return {"implementation_steps": implementation, "backout_steps": backout, "may_tick": may_tick,
+            "tick_form": TickForm(auto_id=False), "plan_done": sum(1 for s in implementation if s.done_at),
+            "plan_total": len(implementation), "backout_done": sum(1 for s in backout if s.done_at),
+            "backout_total": len(backout)}
 
 
 class ChangeDetailView(RecordDetailView):
@@ -291,6 +372,30 @@ class ChangeDetailView(RecordDetailView):
             context["tab_template"] = "changes/change_tab_details.html"
             context.update(plan_context(record, self.request.user))
         return context
+
+
+class ChangeListView(RecordListView):
+    """The core list, but filters that do not validate (a window "to" before its "from") answer 400 with
+    the errors above the table (422 to htmx, which swaps it) and no rows, rather than every row."""
+
+    invalid_filters = False
+
+    def filtered(self, request):
+        ui, queryset, filterset, q, sort = super().filtered(request)
+        if filterset is not None and filterset.is_bound and not filterset.is_valid():
+            self.invalid_filters = True
+            queryset = queryset.none()
+        return ui, queryset, filterset, q, sort
+
+    def export_csv(self, ui, queryset):
+        ui.columns = ui.csv_columns  # the instance only: one column per field in the export
+        return super().export_csv(ui, queryset)
+
+    def get(self, request):
+        response = super().get(request)
+        if self.invalid_filters and response.status_code == 200:
+            response.status_code = 422 if request.htmx else 400
+        return response
 
 
 def _picked_problem(value):
@@ -372,7 +477,14 @@ class PlanRowsView(UIView):
             template = catalog.plan_template_for(_picked_category(request.GET.get("category")))
         rows = template_rows(template) or [{"kind": "implementation", "who": "", "action": "", "minutes": "",
                                             "verification": ""}]
-        return render(request, "changes/change_plan_rows.html", {"rows": list(enumerate(rows)), "step_errors": []})
+        # Choosing a template also fills the form's Category (swapped out of band, htmx `hx-swap-oob`).
+        category_select = ""
+        picked = _picked_template(request.GET.get("template")) if template is not None else None
+        if picked is not None and picked.category_id and request.headers.get("HX-Trigger-Name") != "category":
+            form = ChangeForm(prefill={"category": picked.category})
+            category_select = form["category"].as_widget(attrs={"hx-swap-oob": "true"})
+        return render(request, "changes/change_plan_rows.html", {"rows": list(enumerate(rows)), "step_errors": [],
+                                                                 "category_select": category_select})
 
 
 class ChangeTransitionView(TransitionView):

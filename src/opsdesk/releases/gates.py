@@ -56,6 +56,14 @@ def succeeded_in(release, environment) -> bool:
             .filter(~Exists(rolled_back)).exists())
 
 
+def rolled_back_in(release, environment) -> bool:
+    """The release's last succeeded deployment in `environment` was rolled back."""
+    from .models import Deployment
+
+    return Deployment.objects.filter(release=release, environment=environment, result="succeeded",
+                                     is_rollback=True).exists()
+
+
 def linked_changes(release) -> list:
     """The production change first, then the release's other changes (each once)."""
     found = {}
@@ -102,15 +110,14 @@ def _label(release) -> str:
 
 
 def _not_approved(change, environment) -> str:
+    # The state's label as the change pages show it ("CHG-46 is in Review"), not its key.
+    values = {"change": change.number, "state": change.get_status_display(), "env": environment.name}
     if change.status in APPROVED_CHANGE_STATES:  # scheduled without its approval time
-        return _("%(change)s is %(state)s but was never approved; %(env)s needs an approved change.") % {
-            "change": change.number, "state": change.get_status_display().lower(), "env": environment.name}
+        return _("%(change)s is in %(state)s but was never approved; %(env)s needs an approved change.") % values
     if change.status in ("review", "closed"):
-        return _("%(change)s is %(state)s: it was carried out or ended already; %(env)s needs an approved change "
-                 "that is scheduled or implementing.") % {
-            "change": change.number, "state": change.get_status_display().lower(), "env": environment.name}
-    return _("%(change)s is %(state)s, not approved; %(env)s needs an approved change.") % {
-        "change": change.number, "state": change.get_status_display().lower(), "env": environment.name}
+        return _("%(change)s is in %(state)s: it was carried out or ended already; %(env)s needs an approved change "
+                 "that is scheduled or implementing.") % values
+    return _("%(change)s is in %(state)s, not approved; %(env)s needs an approved change.") % values
 
 
 def evaluate(release, environment, now=None, changes=None) -> list[GateReason]:
@@ -124,8 +131,11 @@ def evaluate(release, environment, now=None, changes=None) -> list[GateReason]:
         reasons.append(GateReason("inactive", _("%(env)s is not an active environment.") % {"env": environment.name}))
     previous = previous_environment(environment)
     if previous is not None and not succeeded_in(release, previous):
-        reasons.append(GateReason("previous_stage", _("%(release)s has not succeeded in %(env)s yet.")
-                                  % {"release": _label(release), "env": previous.name}))
+        if rolled_back_in(release, previous):
+            message = _("%(release)s: its deployment to %(env)s was rolled back.")
+        else:
+            message = _("%(release)s has not succeeded in %(env)s yet.")
+        reasons.append(GateReason("previous_stage", message % {"release": _label(release), "env": previous.name}))
     if environment.requires_change or environment.is_production:
         changes = linked_changes(release) if changes is None else list(changes)
         approved = approved_change(release, changes)

@@ -86,6 +86,11 @@ class ReleaseUI(RecordUI):
     def render_owner_team(self, release):
         return release.owner_team.name
 
+    def render_manager(self, release):
+        return release.manager.display_name if release.manager_id else ""
+
+    render_manager.label = gettext_lazy("Release manager")
+
     def render_deployed_at(self, release):
         return _when(release.deployed_at)
 
@@ -187,6 +192,9 @@ def promotion_context(release, user, forms: dict | None = None) -> dict:
             "deployments": here[:5], "last": here[0] if here else None, "answer": answer,
             "can_rollback": writable and last_ok is not None and not last_ok.is_rollback
             and bool(last_ok.previous_version),
+            # Say why there is no Roll back when the last version here is the first one deployed there.
+            "no_rollback": writable and last_ok is not None and not last_ok.is_rollback
+            and not last_ok.previous_version,
             "form": forms.get(environment.slug) or DeploymentForm(auto_id=f"deploy-{environment.slug}-%s",
                                                                   initial={"version": release.version}),
             "rollback_form": RollbackForm(auto_id=f"rollback-{environment.slug}-%s"),
