@@ -206,3 +206,13 @@ def test_settings_bad_input_is_400_and_writes_nothing(client, users):
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"watch_hours", "rise_factor", "rise_min_count", "change_template"}
     assert ReleaseSettings.objects.get().watch_hours == 24
+
+
+def test_the_period_select_shows_the_period_the_page_reports(client, users):
+    from opsdesk.releases import dora
+
+    client.force_login(users["viewer"])
+    html = client.get("/releases/dora/").content.decode()
+    assert f'<option value="{dora.DEFAULT_MONTHS}" selected>' in html
+    html = client.get("/releases/dora/?months=12").content.decode()
+    assert '<option value="12" selected>' in html

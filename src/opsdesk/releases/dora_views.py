@@ -44,7 +44,8 @@ class DoraFilterForm(forms.Form):
 
 class DoraView(RoleView):
     def get(self, request):
-        form = DoraFilterForm(request.GET or None, auto_id="dora-%s")
+        # Unbound, the form shows the default period it reports on.
+        form = DoraFilterForm(request.GET or None, auto_id="dora-%s", initial={"months": dora.DEFAULT_MONTHS})
         months, service, status = dora.DEFAULT_MONTHS, None, 200
         if form.is_bound:
             if form.is_valid():
