@@ -152,3 +152,19 @@ def test_the_template_list_names_types_as_the_filter_does_and_says_yes_or_no(cli
     filtered = client.get(reverse("changes:template_list"), {"change_type": "normal"}).content.decode()
     filtered = filtered[filtered.index("<table"):]
     assert ">Normal</span>" in filtered and ">Standard</span>" not in filtered
+
+
+def test_the_change_and_template_forms_are_headed_by_what_they_edit(client, users, team):
+    from opsdesk.changes.models import ChangeTemplate
+    from tests.changes.factories import make_change
+
+    change = make_change(owner_team=team)
+    template = ChangeTemplate.objects.filter(active=True).first()
+    client.force_login(users["admin"])
+    assert '<h1 class="h3 mb-3">New change</h1>' in client.get("/changes/new/").content.decode()
+    html = client.get(f"/changes/{change.pk}/edit/").content.decode()
+    assert f'<h1 class="h3 mb-3">Edit {change.number}</h1>' in html and f">{change.number}</a></li>" in html
+    assert '<h1 class="h3 mb-3">New change template</h1>' in client.get("/changes/templates/new/").content.decode()
+    html = client.get(f"/changes/templates/{template.pk}/edit/").content.decode()
+    assert f'<h1 class="h3 mb-3">Edit {template.name}</h1>' in html and f"<title>Edit {template.name}" in html
+    assert "A standard change template needs its implementation steps" in html

@@ -132,7 +132,7 @@ class ChangeSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         if self.instance is None and not attrs.get("title") and not attrs.get("template"):
-            raise serializers.ValidationError({"title": "Give the change a title (or a template that has one)."})
+            raise serializers.ValidationError({"title": _("Give the change a title (or a template that has one).")})
         return attrs
 
 
@@ -193,7 +193,7 @@ class ChangeViewSet(RecordViewSet):
         data = request.data if isinstance(request.data, dict) else {}
         note = data.get("note") or ""
         if not isinstance(note, str):
-            raise serializers.ValidationError({"note": "A text."})
+            raise serializers.ValidationError({"note": _("A text.")})
         services.tick_step(step, actor=Actor.from_request(request), note=note)
         return self._answer(step)
 

@@ -13,12 +13,11 @@ from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from opsdesk.core.permissions import has_role
-from opsdesk.core.views import RoleView
+from opsdesk.core.views import RoleView, safe_next
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import approvals
@@ -76,16 +75,6 @@ class DelegationForm(forms.Form):
             self.fields["user"].queryset = users.filter(Q(pk=actor_user.pk) | Q(memberships__team_id__in=managed)
                                                         ).distinct()
         self.fields["user"].initial = actor_user.pk
-
-
-def safe_next(request, fallback: str) -> str:
-    """The posted `next` when it is a path on this site (never another host or scheme), else `fallback`.
-    The one copy for the change pages (review_views uses it too)."""
-    target = request.POST.get("next") or ""
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                                  require_https=request.is_secure()):
-        return target
-    return fallback
 
 
 def _inbox_rows(user):

@@ -17,11 +17,10 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from opsdesk.core.permissions import can
-from opsdesk.core.views import RoleView
+from opsdesk.core.views import RoleView, safe_next
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import reviews
-from .approval_views import safe_next
 from .models import ChangeRequest, PostImplementationReview
 
 

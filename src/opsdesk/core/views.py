@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views import View
@@ -231,6 +232,16 @@ class UIView(LoginRequiredMixin, View):
 
     def actor(self) -> Actor:
         return Actor.for_user(self.request.user)
+
+
+def safe_next(request, fallback: str) -> str:
+    """The posted `next` when it is a path on this site (never another host or scheme), else `fallback`:
+    where a form posted from one page sends the user back to it."""
+    target = request.POST.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                                  require_https=request.is_secure()):
+        return target
+    return fallback
 
 
 def _querystring(params, **changes) -> str:

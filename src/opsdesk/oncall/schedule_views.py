@@ -21,13 +21,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.formats import date_format
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
 
 from opsdesk.core.actors import Actor
 from opsdesk.core.permissions import RANK, best_role
+from opsdesk.core.views import safe_next
 from opsdesk.core.workflow import TransitionNotAllowed
 
 from . import ical, schedules, selectors
@@ -497,11 +497,7 @@ class SwapActionView(LoginRequiredMixin, View):
         except TransitionNotAllowed as exc:
             messages.error(request, str(exc))
             return redirect("oncall:swap_list")
-        target = request.POST.get("next") or ""
-        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                               require_https=request.is_secure()):
-            target = reverse("oncall:swap_list")  # only pages of this site, never a link to elsewhere
-        return redirect(target)
+        return redirect(safe_next(request, reverse("oncall:swap_list")))  # only pages of this site
 
 
 # --- my shifts and the iCal feeds --------------------------------------------------------------------------

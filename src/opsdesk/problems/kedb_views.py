@@ -12,14 +12,13 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils.html import format_html, format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from opsdesk.cmdb.models import ConfigurationItem
 from opsdesk.core.markup import render_safe
 from opsdesk.core.permissions import can
-from opsdesk.core.views import Column, RecordUI, UIView, badge
+from opsdesk.core.views import Column, RecordUI, UIView, badge, safe_next
 from opsdesk.core.workflow import TransitionNotAllowed
 from opsdesk.incidents.models import Incident
 
@@ -191,10 +190,7 @@ class ApplyWorkaroundView(UIView):
                              % {"ke": known_error.number, "inc": incident.number})
         except (TransitionNotAllowed, ValidationError) as exc:
             messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
-        back = request.POST.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) or not back.startswith("/"):
-            back = incident.get_absolute_url()
-        return HttpResponseRedirect(back)
+        return HttpResponseRedirect(safe_next(request, incident.get_absolute_url()))
 
 
 urlpatterns = [
