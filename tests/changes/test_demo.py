@@ -6,7 +6,6 @@ retrospective, the failed change with its review and caused incident, and the CA
 import datetime
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from opsdesk.changes import demo
@@ -20,6 +19,7 @@ from opsdesk.changes.models import (
     PostImplementationReview,
 )
 from opsdesk.core.demo import load_demo
+from tests.demo_data import demo_for_module
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +28,8 @@ PREREQUISITES = ("accounts", "services", "cmdb", "incidents")
 
 @pytest.fixture(scope="module")
 def demo_data(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        block = transaction.atomic()
-        block.__enter__()
-        try:
-            load_demo(only=PREREQUISITES)
-            yield load_demo(only=("changes",))
-        finally:
-            transaction.set_rollback(True)
-            block.__exit__(None, None, None)
+    with demo_for_module(django_db_blocker, PREREQUISITES, ("changes",)) as created:
+        yield created
 
 
 def _change(title_start):

@@ -4,7 +4,6 @@ test then runs in its own savepoint on top of it."""
 import datetime
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from opsdesk.cmdb import demo, impact
@@ -14,20 +13,16 @@ from opsdesk.core.demo import load_demo
 from opsdesk.core.models import AuditEntry, Timer
 from opsdesk.services.demo import SERVICES
 from opsdesk.services.models import Service
+from tests.demo_data import demo_for_module
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def demo_data(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        block = transaction.atomic()
-        block.__enter__()
-        try:
-            yield load_demo(only=("accounts", "services", "cmdb"))  # what this module's demo builds on
-        finally:
-            transaction.set_rollback(True)
-            block.__exit__(None, None, None)
+    # what this module's demo builds on, and the CMDB demo
+    with demo_for_module(django_db_blocker, ("accounts", "services", "cmdb")) as created:
+        yield created
 
 
 def ci(name: str) -> ConfigurationItem:

@@ -2,26 +2,20 @@
 finds its recurring incidents, the RCA problem has its analyses, and the resolved one is watched."""
 
 import pytest
-from django.db import transaction
 
 from opsdesk.core.demo import load_demo
 from opsdesk.problems import demo, trends
 from opsdesk.problems.models import KnownError, Problem, ProblemCandidate, RecurrenceCheck
+from tests.demo_data import demo_for_module
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def demo_data(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        block = transaction.atomic()
-        block.__enter__()
-        try:
-            # What this module's demo builds on, and the problems demo itself.
-            yield load_demo(only=("accounts", "services", "cmdb", "incidents", "problems"))
-        finally:
-            transaction.set_rollback(True)
-            block.__exit__(None, None, None)
+    # what this module's demo builds on, and the problems demo
+    with demo_for_module(django_db_blocker, ("accounts", "services", "cmdb", "incidents", "problems")) as created:
+        yield created
 
 
 def test_recurring_incidents_make_candidates_of_every_kind(demo_data):

@@ -5,12 +5,12 @@ post-release watch with a flagged rise, and the versions each environment runs n
 import datetime
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from opsdesk.core.demo import load_demo
 from opsdesk.releases import demo
 from opsdesk.releases.models import DeployedVersion, Deployment, Release
+from tests.demo_data import demo_for_module
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +19,8 @@ PREREQUISITES = ("accounts", "services", "cmdb", "incidents", "changes")
 
 @pytest.fixture(scope="module")
 def demo_data(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        block = transaction.atomic()
-        block.__enter__()
-        try:
-            load_demo(only=PREREQUISITES)
-            yield load_demo(only=("releases",))
-        finally:
-            transaction.set_rollback(True)
-            block.__exit__(None, None, None)
+    with demo_for_module(django_db_blocker, PREREQUISITES, ("releases",)) as created:
+        yield created
 
 
 def _release(title, version):
